@@ -1,0 +1,93 @@
+"""Accounts API: sign-up, tokens, me, public profiles."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts import selectors, services
+from apps.accounts.auth import TokenScopes
+from apps.accounts.serializers import (
+    MeIn,
+    MeOut,
+    ProfileOut,
+    SignupIn,
+    SignupOut,
+    TokenCreatedOut,
+    TokenCreateIn,
+    TokenOut,
+)
+from apps.core.api import validated
+
+
+class SignupApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=SignupIn, responses={201: SignupOut}, operation_id="auth_signup")
+    def post(self, request):
+        data = validated(SignupIn, request.data)
+        user = services.user_create(**data)
+        _, raw = services.token_create(user=user, name="sign-up")
+        return Response({"user": MeOut(user).data, "token": raw}, status=status.HTTP_201_CREATED)
+
+
+class TokensApi(APIView):
+    def get_authenticators(self):
+        # Creating a token authenticates by password in the body, not by an existing session.
+        if self.request.method == "POST":
+            return []
+        return super().get_authenticators()
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [AllowAny()]
+        return [IsAuthenticated(), TokenScopes()]
+
+    @extend_schema(responses={200: TokenOut(many=True)}, operation_id="auth_tokens_list")
+    def get(self, request):
+        tokens = selectors.token_list(user=request.user)
+        return Response({"items": TokenOut(tokens, many=True).data, "next_cursor": None})
+
+    @extend_schema(
+        request=TokenCreateIn, responses={201: TokenCreatedOut}, operation_id="auth_tokens_create"
+    )
+    def post(self, request):
+        data = validated(TokenCreateIn, request.data)
+        token, raw = services.token_create_with_password(
+            username=data["username"],
+            password=data["password"],
+            scopes=data.get("scopes") or services.DEFAULT_SCOPES,
+            name=data.get("name", ""),
+        )
+        token.token = raw
+        return Response(TokenCreatedOut(token).data, status=status.HTTP_201_CREATED)
+
+
+class TokenDetailApi(APIView):
+    @extend_schema(responses={204: None}, operation_id="auth_tokens_revoke")
+    def delete(self, request, token_id: int):
+        services.token_revoke(user=request.user, token_id=token_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    @extend_schema(responses={200: MeOut}, operation_id="me_get")
+    def get(self, request):
+        return Response(MeOut(request.user).data)
+
+    @extend_schema(request=MeIn, responses={200: MeOut}, operation_id="me_update")
+    def patch(self, request):
+        data = validated(MeIn, request.data)
+        user = services.user_update(user=request.user, **data)
+        return Response(MeOut(user).data)
+
+
+class UserDetailApi(APIView):
+    permission_classes = [AllowAny, TokenScopes]
+
+    @extend_schema(responses={200: ProfileOut}, operation_id="users_get")
+    def get(self, request, username: str):
+        user = selectors.profile_get(username=username, viewer=request.user)
+        return Response(ProfileOut(user).data)

@@ -1,0 +1,67 @@
+"""Bearer-token authentication and token scopes for the API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions
+
+from apps.accounts.models import AccessToken, User, hash_token
+
+_TOUCH_EVERY = timedelta(minutes=5)
+
+
+def user_for_token(raw: str) -> tuple[User, AccessToken] | None:
+    """The active user and token for a raw secret, or None. Shared by HTTP and WebSocket auth."""
+    token = (
+        AccessToken.objects.select_related("user")
+        .filter(key_hash=hash_token(raw), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY:
+        AccessToken.objects.filter(id=token.id).update(last_used_at=now)
+    return token.user, token
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != b"bearer":
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header.")
+        try:
+            raw = header[1].decode()
+        except UnicodeDecodeError as e:
+            raise exceptions.AuthenticationFailed("Malformed token.") from e
+        found = user_for_token(raw)
+        if found is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        return found
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+class TokenScopes(permissions.BasePermission):
+    """A token acts only within its scopes: ``read`` for safe methods, ``write`` for the rest.
+
+    A view may name another scope with ``required_scope``. Session (browser) users are not limited.
+    """
+
+    message = "This token's scopes do not allow that."
+
+    def has_permission(self, request, view) -> bool:
+        token = request.auth
+        if not isinstance(token, AccessToken):
+            return True
+        scope = getattr(view, "required_scope", None) or (
+            "read" if request.method in permissions.SAFE_METHODS else "write"
+        )
+        return token.has_scope(scope)

@@ -1,0 +1,31 @@
+"""Reads for accounts."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.accounts.models import AccessToken, User
+from apps.core.exceptions import ApplicationError
+
+
+def user_get_by_username(*, username: str) -> User:
+    user = User.objects.filter(username__iexact=username, is_active=True).first()
+    if user is None:
+        raise ApplicationError("not_found", "Not found.")
+    return user
+
+
+def token_list(*, user: User) -> QuerySet[AccessToken]:
+    return AccessToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")
+
+
+def profile_get(*, username: str, viewer: User | None) -> User:
+    """A user with the counts a profile shows: followers, following, posts the viewer may see."""
+    from apps.posts.selectors import post_count_visible
+    from apps.social.selectors import follow_counts, follows
+
+    user = user_get_by_username(username=username)
+    user.followers_count, user.following_count = follow_counts(user=user)
+    user.posts_count = post_count_visible(author=user, viewer=viewer)
+    user.viewer_follows = bool(viewer and viewer.is_authenticated and follows(viewer, user))
+    return user

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from apps.accounts import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("signup", views.signup, name="signup"),
+    path("login", views.LoginView.as_view(), name="login"),
+    path("logout", views.logout, name="logout"),
+    path("u/<str:username>", views.profile, name="profile"),
+    path("u/<str:username>/follow", views.follow_toggle, name="follow"),
+]

@@ -1,0 +1,64 @@
+"""Sign-up, log-in, log-out and profile pages, over the same services as the API."""
+
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.accounts import selectors, services
+from apps.accounts.forms import SignupForm
+from apps.core.exceptions import ApplicationError
+from apps.core.pagination import PageParams
+from apps.posts.selectors import feed_user
+from apps.social import services as social_services
+
+
+def signup(request):
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_create(**form.cleaned_data)
+        except ApplicationError as e:
+            for field, messages in (e.fields or {}).items():
+                for message in messages:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("posts:feed")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+logout = auth_views.LogoutView.as_view()
+
+
+def profile(request, username: str):
+    try:
+        user = selectors.profile_get(username=username, viewer=request.user)
+    except ApplicationError:
+        return render(request, "errors/404.html", status=404)
+    page = feed_user(author=user, viewer=request.user, params=PageParams(limit=30))
+    return render(request, "accounts/profile.html", {"profile": user, "page": page})
+
+
+@login_required
+@require_POST
+def follow_toggle(request, username: str):
+    """The follow button: follows or unfollows, and answers with the button for htmx to swap."""
+    followee = selectors.user_get_by_username(username=username)
+    if request.POST.get("action") == "unfollow":
+        social_services.follow_delete(follower=request.user, followee=followee)
+    else:
+        try:
+            social_services.follow_create(follower=request.user, followee=followee)
+        except ApplicationError:
+            pass
+    profile = selectors.profile_get(username=username, viewer=request.user)
+    if request.htmx:
+        return render(request, "accounts/partials/follow_button.html", {"profile": profile})
+    return redirect("accounts:profile", username=profile.username)

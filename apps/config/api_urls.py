@@ -1,0 +1,28 @@
+"""``/api/v1/``: the public HTTP contract of ../shared/API.md."""
+
+from django.urls import path
+
+from apps.accounts import api as accounts
+from apps.generation import api as generation
+from apps.posts import api as posts
+from apps.social import api as social
+
+urlpatterns = [
+    path("auth/signup", accounts.SignupApi.as_view()),
+    path("auth/tokens", accounts.TokensApi.as_view()),
+    path("auth/tokens/<int:token_id>", accounts.TokenDetailApi.as_view()),
+    path("me", accounts.MeApi.as_view()),
+    path("users/<str:username>", accounts.UserDetailApi.as_view()),
+    path("users/<str:username>/posts", posts.UserPostsApi.as_view()),
+    path("users/<str:username>/follow", social.FollowApi.as_view()),
+    path("generation/backends", generation.BackendsApi.as_view()),
+    path("generations", generation.JobsApi.as_view()),
+    path("generations/<int:job_id>", generation.JobDetailApi.as_view()),
+    path("generations/<int:job_id>/cancel", generation.JobCancelApi.as_view()),
+    path("posts", posts.PostsApi.as_view()),
+    path("posts/<int:post_id>", posts.PostDetailApi.as_view()),
+    path("posts/<int:post_id>/reactions", posts.ReactionsApi.as_view()),
+    path("posts/<int:post_id>/reactions/<str:kind>", posts.ReactionDetailApi.as_view()),
+    path("feed/home", posts.HomeFeedApi.as_view()),
+    path("feed/public", posts.PublicFeedApi.as_view()),
+]

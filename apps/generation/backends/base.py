@@ -1,0 +1,85 @@
+"""The small interface every generation backend implements.
+
+Backends are configured like Django's ``STORAGES`` (``GENERATION_BACKENDS`` in settings), loaded by
+dotted path, and know nothing about jobs, users or storage: they turn a request into files and say
+what they are, so provenance can record it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ProgressCallback = Callable[[float], None]
+
+
+class BackendError(Exception):
+    """A backend could not produce a result; ``message`` is shown to the creator as is."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        # A transient error (a timeout, a 5xx) may succeed when the job is retried.
+        self.transient = transient
+
+
+class GenerationCanceled(Exception):
+    """Raised from a progress callback to stop a backend at its next step."""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    kind: str  # "image" or "video"
+    prompt: str
+    negative_prompt: str = ""
+    seed: int = 0
+    width: int = 1024
+    height: int = 1024
+    quality: str = "draft"  # "draft" or "final"
+    count: int = 1  # variations, images only
+    duration_s: float | None = None  # videos only
+
+
+@dataclass
+class GeneratedFile:
+    data: bytes
+    mime: str  # "image/png" or "video/mp4"
+    width: int
+    height: int
+    duration_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class GenerationBackend(ABC):
+    """Turns a ``GenerationRequest`` into files. Subclasses set the class attributes."""
+
+    name: str = ""
+    model: str = ""
+    version: str = ""
+    kinds: tuple[str, ...] = ("image",)
+    max_duration_s: int = 0
+    sizes: tuple[tuple[int, int], ...] = ((1024, 1024),)
+
+    def __init__(self, alias: str, **options: Any) -> None:
+        self.alias = alias
+        self.options = options
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.alias,
+            "name": self.name,
+            "model": self.model,
+            "version": self.version,
+            "kinds": list(self.kinds),
+            "max_duration_s": self.max_duration_s,
+            "sizes": [f"{w}x{h}" for w, h in self.sizes],
+        }
+
+    @abstractmethod
+    def generate(
+        self, request: GenerationRequest, progress: ProgressCallback
+    ) -> list[GeneratedFile]:
+        """Produce ``request.count`` files. Call ``progress(0..1)`` as work advances; it may raise
+        ``GenerationCanceled``, which must propagate. Raise ``BackendError`` on failure."""

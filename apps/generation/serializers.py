@@ -1,0 +1,53 @@
+from rest_framework import serializers
+
+from apps.generation.models import GenerationJob
+from apps.media.serializers import AssetOut
+
+
+class JobIn(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=GenerationJob.Kind.choices)
+    prompt = serializers.CharField(max_length=2000, trim_whitespace=True)
+    negative_prompt = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default=""
+    )
+    backend = serializers.CharField(max_length=50, required=False)
+    aspect_ratio = serializers.ChoiceField(
+        choices=["1:1", "16:9", "9:16", "4:5"], required=False, default="1:1"
+    )
+    quality = serializers.ChoiceField(choices=["draft", "final"], required=False, default="final")
+    count = serializers.IntegerField(min_value=1, max_value=4, required=False, default=1)
+    duration_s = serializers.IntegerField(min_value=1, max_value=20, required=False)
+    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False)
+
+
+class JobOut(serializers.ModelSerializer):
+    id = serializers.CharField(read_only=True)
+    error = serializers.SerializerMethodField()
+    assets = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GenerationJob
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "progress",
+            "error",
+            "assets",
+            "prompt",
+            "negative_prompt",
+            "backend",
+            "seed",
+            "params",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_error(self, job: GenerationJob) -> str | None:
+        return job.error or None
+
+    def get_assets(self, job: GenerationJob) -> list[dict]:
+        if job.status != GenerationJob.Status.SUCCEEDED:
+            return []
+        return AssetOut(job.assets.order_by("id"), many=True).data

@@ -1,0 +1,13 @@
+"""Reads for media."""
+
+from __future__ import annotations
+
+from apps.core.exceptions import ApplicationError
+from apps.media.models import Asset
+
+
+def asset_get_visible(*, asset_id: int, viewer) -> Asset:
+    asset = Asset.objects.visible_to(viewer).filter(id=asset_id).first()
+    if asset is None:
+        raise ApplicationError("not_found", "Not found.")
+    return asset

@@ -1,0 +1,12 @@
+from celery import shared_task
+
+from apps.media import services
+from apps.media.models import Asset
+
+
+@shared_task(acks_late=True, max_retries=3, default_retry_delay=5)
+def make_variants(asset_id: int) -> None:
+    asset = Asset.objects.filter(id=asset_id).first()
+    if asset is None:  # deleted before its variants were made
+        return
+    services.asset_make_variants(asset=asset)

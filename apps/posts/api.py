@@ -1,0 +1,98 @@
+"""Posts, feeds and reactions API."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.auth import TokenScopes
+from apps.accounts.selectors import user_get_by_username
+from apps.core.api import validated
+from apps.core.pagination import Page, PageParams
+from apps.posts import selectors, services
+from apps.posts.serializers import PostIn, PostOut, ReactionIn
+
+
+def post_data(post, viewer) -> dict:
+    reacted = selectors.viewer_reactions(viewer=viewer, post_ids=[post.id])
+    return PostOut(post, context={"viewer_reactions": reacted}).data
+
+
+def page_data(page: Page, viewer) -> dict:
+    reacted = selectors.viewer_reactions(viewer=viewer, post_ids=[p.id for p in page.items])
+    items = PostOut(page.items, many=True, context={"viewer_reactions": reacted}).data
+    return {"items": items, "next_cursor": page.next_cursor}
+
+
+class PostsApi(APIView):
+    @extend_schema(request=PostIn, responses={201: PostOut}, operation_id="posts_create")
+    def post(self, request):
+        data = validated(PostIn, request.data)
+        post = services.post_publish(author=request.user, **data)
+        return Response(post_data(post, request.user), status=status.HTTP_201_CREATED)
+
+
+class PostDetailApi(APIView):
+    permission_classes = [AllowAny, TokenScopes]
+
+    @extend_schema(responses={200: PostOut}, operation_id="posts_get")
+    def get(self, request, post_id: int):
+        post = selectors.post_get_visible(post_id=post_id, viewer=request.user)
+        return Response(post_data(post, request.user))
+
+    @extend_schema(responses={204: None}, operation_id="posts_delete")
+    def delete(self, request, post_id: int):
+        if not request.user.is_authenticated:
+            self.permission_denied(request)
+        services.post_delete(user=request.user, post_id=post_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class HomeFeedApi(APIView):
+    @extend_schema(responses={200: PostOut(many=True)}, operation_id="feed_home")
+    def get(self, request):
+        params = PageParams.from_query(request.query_params)
+        page = selectors.feed_home(viewer=request.user, params=params)
+        return Response(page_data(page, request.user))
+
+
+class PublicFeedApi(APIView):
+    permission_classes = [AllowAny, TokenScopes]
+
+    @extend_schema(responses={200: PostOut(many=True)}, operation_id="feed_public")
+    def get(self, request):
+        params = PageParams.from_query(request.query_params)
+        page = selectors.feed_public(viewer=request.user, params=params)
+        return Response(page_data(page, request.user))
+
+
+class UserPostsApi(APIView):
+    permission_classes = [AllowAny, TokenScopes]
+
+    @extend_schema(responses={200: PostOut(many=True)}, operation_id="users_posts")
+    def get(self, request, username: str):
+        params = PageParams.from_query(request.query_params)
+        author = user_get_by_username(username=username)
+        page = selectors.feed_user(author=author, viewer=request.user, params=params)
+        return Response(page_data(page, request.user))
+
+
+def _reactions_data(post, viewer) -> dict:
+    reacted = selectors.viewer_reactions(viewer=viewer, post_ids=[post.id])
+    return {"reactions": post.reactions, "viewer_reactions": reacted[post.id]}
+
+
+class ReactionsApi(APIView):
+    @extend_schema(request=ReactionIn, operation_id="posts_react")
+    def post(self, request, post_id: int):
+        data = validated(ReactionIn, request.data)
+        post = services.reaction_add(user=request.user, post_id=post_id, kind=data["kind"])
+        return Response(_reactions_data(post, request.user))
+
+
+class ReactionDetailApi(APIView):
+    @extend_schema(operation_id="posts_unreact")
+    def delete(self, request, post_id: int, kind: str):
+        post = services.reaction_remove(user=request.user, post_id=post_id, kind=kind)
+        return Response(_reactions_data(post, request.user))

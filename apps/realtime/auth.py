@@ -1,0 +1,50 @@
+"""WebSocket authentication: a Bearer token, or the browser session from an allowed Origin.
+
+Browsers send cookies with every cross-site socket, so a cookie-authenticated socket must come
+from this site's own pages (its Origin is one of ALLOWED_HOSTS); a missing or foreign Origin is
+refused at the handshake. Scripts and apps use ``Authorization: Bearer``, which carries no
+ambient authority, so it needs no Origin.
+"""
+
+from __future__ import annotations
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+
+from apps.accounts.auth import user_for_token
+
+
+def _bearer(scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            parts = value.decode("latin-1").split()
+            if len(parts) == 2 and parts[0].lower() == "bearer":
+                return parts[1]
+            return ""
+    return None
+
+
+class TokenOrSessionAuth:
+    def __init__(self, inner):
+        self.inner = inner
+        self.session_stack = OriginValidator(AuthMiddlewareStack(inner), self._allowed_origins())
+
+    @staticmethod
+    def _allowed_origins() -> list[str]:
+        hosts = [h for h in settings.ALLOWED_HOSTS if h != "*"] or ["localhost"]
+        return [*hosts, *settings.CSRF_TRUSTED_ORIGINS]
+
+    async def __call__(self, scope, receive, send):
+        raw = _bearer(scope)
+        if raw is None:
+            return await self.session_stack(scope, receive, send)
+        found = await database_sync_to_async(user_for_token)(raw) if raw else None
+        if found is None:
+            # A bad token is refused outright rather than treated as anonymous.
+            await send({"type": "websocket.close", "code": 4001})
+            return None
+        user, token = found
+        scope = {**scope, "user": user, "token": token}
+        return await self.inner(scope, receive, send)

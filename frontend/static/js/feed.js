@@ -1,0 +1,78 @@
+// The live feed: new posts appear at the top without a reload; after a reconnect the page asks
+// for everything newer than the newest card it holds (`since=`), so nothing is missed or doubled.
+import { on, subscribe } from "./live.js";
+
+const feed = document.getElementById("feed");
+const banner = document.getElementById("new-posts");
+const stream = feed?.dataset.stream;
+let pending = 0;
+
+function newestCursor() {
+  const first = feed.querySelector("[data-cursor]");
+  return first ? first.dataset.cursor : "";
+}
+
+function scrolledAway() {
+  return window.scrollY > 400;
+}
+
+function showBanner() {
+  banner.textContent = `${pending} new post${pending === 1 ? "" : "s"}`;
+  banner.hidden = pending === 0;
+}
+
+banner?.addEventListener("click", () => {
+  pending = 0;
+  showBanner();
+  window.scrollTo({ top: 0, behavior: "smooth" });
+});
+
+function insertCards(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  const cards = [...template.content.querySelectorAll("article.card")].filter(
+    (card) => !document.getElementById(card.id),
+  );
+  if (!cards.length) return;
+  document.getElementById("feed-empty")?.remove();
+  // Cards arrive newest first; keep the feed ordered by cursor.
+  for (const card of cards.reverse()) feed.prepend(card);
+  window.htmx?.process(feed);
+  window.vividLive.watchReactions(feed);
+  if (scrolledAway()) {
+    pending += cards.length;
+    showBanner();
+  }
+}
+
+async function catchUp() {
+  const since = newestCursor();
+  let cursor = "";
+  // Page through everything newer than what we hold (bounded, in case of a very long absence).
+  for (let i = 0; i < 10; i += 1) {
+    const params = new URLSearchParams({ tab: feed.dataset.tab, limit: "50" });
+    if (since) params.set("since", since);
+    if (cursor) params.set("cursor", cursor);
+    const response = await fetch(`${feed.dataset.cardsUrl}?${params}`, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const html = await response.text();
+    insertCards(html);
+    const match = html.match(/data-next-cursor="(\d+)"/);
+    if (!match) return;
+    cursor = match[1];
+  }
+}
+
+async function fetchCard(postId) {
+  if (document.getElementById(`post-${postId}`)) return;
+  const response = await fetch(`/p/${postId}/card`, { credentials: "same-origin" });
+  if (response.ok) insertCards(await response.text());
+}
+
+if (feed && stream) {
+  subscribe([stream]);
+  on("post.created", (event) => {
+    if (event.stream === stream) fetchCard(event.post.id);
+  });
+  on("reconnected", catchUp);
+}

