@@ -1,8 +1,8 @@
 """WebSocket authentication: a Bearer token, or the browser session from an allowed Origin.
 
-Browsers send cookies with every cross-site socket, so a cookie-authenticated socket must come
+Browsers send cookies with every cross-site socket, so a socket that carries cookies must come
 from this site's own pages (its Origin is one of ALLOWED_HOSTS); a missing or foreign Origin is
-refused at the handshake. Scripts and apps use ``Authorization: Bearer``, which carries no
+refused at the handshake. A socket with no credentials at all is an anonymous reader. Scripts and apps use ``Authorization: Bearer``, which carries no
 ambient authority, so it needs no Origin.
 """
 
@@ -12,6 +12,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 
 from apps.accounts.auth import user_for_token
 
@@ -39,7 +40,10 @@ class TokenOrSessionAuth:
     async def __call__(self, scope, receive, send):
         raw = _bearer(scope)
         if raw is None:
-            return await self.session_stack(scope, receive, send)
+            if any(name == b"cookie" for name, _ in scope.get("headers", [])):
+                return await self.session_stack(scope, receive, send)
+            # No credentials at all: an anonymous reader of public streams, from anywhere.
+            return await self.inner({**scope, "user": AnonymousUser()}, receive, send)
         found = await database_sync_to_async(user_for_token)(raw) if raw else None
         if found is None:
             # A bad token is refused outright rather than treated as anonymous.

@@ -8,6 +8,7 @@ A socket always gets its owner's ``generation.updated`` events.
 
 from __future__ import annotations
 
+import json
 import re
 
 from channels.db import database_sync_to_async
@@ -16,6 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from apps.realtime import groups
 
 MAX_STREAMS = 200
+MAX_FRAME_CHARS = 16_384
 _POST_STREAM = re.compile(r"^post:(\d{1,19})$")
 # Streams that arrive on the user's own group; a subscription only switches their delivery on.
 _USER_STREAMS = {"home", "notifications"}
@@ -59,6 +61,17 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     @property
     def authenticated(self) -> bool:
         return self.user is not None and self.user.is_authenticated
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
+            await self._error("invalid", f"Frames are JSON text of at most {MAX_FRAME_CHARS} bytes.")
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self._error("invalid", "Frames are JSON objects with a type.")
+            return
+        await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs) -> None:
         if not isinstance(content, dict):

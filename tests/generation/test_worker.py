@@ -1,0 +1,53 @@
+"""The generation task run by a real Celery worker against the real Redis broker."""
+
+import io
+
+import pytest
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from apps.generation.models import GenerationJob
+from apps.realtime import groups
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def finished(job_id):
+    job = GenerationJob.objects.get(id=job_id)
+    return job if job.is_finished else None
+
+
+def test_worker_renders_the_image_and_reports_progress(celery_worker, api, alice, bob, events):
+    response = api(alice).post(
+        "/api/v1/generations",
+        {"kind": "image", "prompt": "sunset over the sea with islands", "seed": 42},
+        format="json",
+    )
+    job = wait_for(lambda: finished(response.json()["id"]), timeout=60)
+
+    assert job.status == "succeeded", job.error
+    asset = job.assets.get()
+    with default_storage.open(asset.original, "rb") as f, Image.open(f) as image:
+        assert image.format == "PNG" and image.size == (1024, 1024)
+    body = api(alice).get(f"/api/v1/generations/{job.id}").json()
+    assert body["progress"] == 1.0 and body["assets"][0]["sha256"] == asset.sha256
+
+    updates = [e["job"] for e in events.to(groups.user_group(alice.pk))]
+    statuses = [u["status"] for u in updates]
+    assert statuses[0] == "queued" and statuses[-1] == "succeeded" and "running" in statuses
+    progress = [u["progress"] for u in updates if u["status"] == "running"]
+    assert progress == sorted(progress)
+    assert updates[-1]["assets"], "the final event carries the result"
+    assert not events.to(groups.user_group(bob.pk)), "another user heard about alice's job"
+
+    # Variants are made on the media queue by the same worker.
+    wait_for(lambda: set(type(asset).objects.get(id=asset.id).variants) == {"thumb", "preview"})
+
+
+def test_same_request_gives_the_same_image(celery_worker, api, alice):
+    body = {"kind": "image", "prompt": "foggy forest at dawn", "seed": 9, "quality": "draft"}
+    ids = [api(alice).post("/api/v1/generations", body, format="json").json()["id"] for _ in "ab"]
+    jobs = [wait_for(lambda i=i: finished(i), timeout=60) for i in ids]
+    assert [j.status for j in jobs] == ["succeeded", "succeeded"]
+    assert jobs[0].assets.get().sha256 == jobs[1].assets.get().sha256
