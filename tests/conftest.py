@@ -1,7 +1,8 @@
-"""Fixtures shared by every test: people, API clients, captured socket events, a real worker."""
+"""Fixtures shared by every test: people, API clients, posts, captured socket events, a worker."""
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -11,10 +12,12 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from PIL import Image
 from rest_framework.test import APIClient
 
 from apps.accounts import services as account_services
 from apps.accounts.models import User
+from apps.media.services import asset_create
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,6 +42,14 @@ def _test_settings(settings, tmp_path) -> None:
 
 
 _counter = iter(range(1, 10**9))
+
+
+def png_bytes(size: tuple[int, int] = (8, 8)) -> bytes:
+    """A small, valid PNG, different every call."""
+    n = next(_counter)
+    out = io.BytesIO()
+    Image.new("RGB", size, (n * 37 % 256, n * 91 % 256, n * 53 % 256)).save(out, "PNG")
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -150,3 +161,26 @@ def celery_worker(transactional_db) -> Iterator[Any]:
         loglevel="WARNING",
     ) as worker:
         yield worker
+
+
+@pytest.fixture
+def make_asset():
+    def make(owner):
+        return asset_create(owner=owner, data=png_bytes(), mime="image/png", width=8, height=8)
+
+    return make
+
+
+@pytest.fixture
+def publish(api, make_asset):
+    def do(author, visibility="public", caption="hello", **extra):
+        asset = make_asset(author)
+        response = api(author).post(
+            "/api/v1/posts",
+            {"asset_id": asset.id, "caption": caption, "visibility": visibility, **extra},
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    return do

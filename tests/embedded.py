@@ -20,6 +20,9 @@ _run = f"t{os.getpid()}"
 os.environ.setdefault("CHANNELS_PREFIX", f"vivid-{_run}")
 os.environ.setdefault("CACHE_PREFIX", f"vivid-{_run}")
 os.environ.setdefault("CELERY_PREFIX", f"vivid-{_run}:")
+# Worker and socket threads close their connections after each task or event, so the test
+# database can be dropped at the end.
+os.environ.setdefault("CONN_MAX_AGE", "0")
 
 if os.environ.get("CI"):
     missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]

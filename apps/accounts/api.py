@@ -36,12 +36,16 @@ class SignupApi(APIView):
 class TokensApi(APIView):
     def get_authenticators(self):
         # Creating a token authenticates by password in the body, not by an existing session.
-        if self.request.method == "POST":
+        if self._method() == "POST":
             return []
         return super().get_authenticators()
 
+    def _method(self) -> str | None:
+        request = getattr(self, "request", None)
+        return request.method if request is not None else None
+
     def get_permissions(self):
-        if self.request.method == "POST":
+        if self._method() == "POST":
             return [AllowAny()]
         return [IsAuthenticated(), TokenScopes()]
 

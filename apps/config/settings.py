@@ -88,6 +88,8 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+# Set by the test runner when several test runs share one machine.
+_TEST_DB_SUFFIX = env.str("VIVID_TEST_DB_SUFFIX", default="")
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'vivid.sqlite3'}")
 }
@@ -99,8 +101,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file, not memory, so the server processes of browser tests share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test{_TEST_DB_SUFFIX}.sqlite3")}
 else:
+    if _TEST_DB_SUFFIX:
+        DATABASES["default"]["TEST"] = {
+            "NAME": f"test_{DATABASES['default']['NAME']}{_TEST_DB_SUFFIX}"
+        }
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -226,6 +233,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Generate, publish and follow AI-made images and videos.",
     "VERSION": "1",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "MediaKindEnum": "apps.generation.models.GenerationJob.Kind",
+        "ReactionKindEnum": ["like", "love", "haha", "wow", "fire"],
+    },
 }
 
 # --- Generation -----------------------------------------------------------------------------

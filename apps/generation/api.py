@@ -10,11 +10,11 @@ from apps.core.api import validated
 from apps.core.pagination import PageParams, paginate
 from apps.generation import selectors, services
 from apps.generation.backends.registry import backend_list
-from apps.generation.serializers import JobIn, JobOut
+from apps.generation.serializers import BackendOut, JobIn, JobOut
 
 
 class BackendsApi(APIView):
-    @extend_schema(operation_id="generation_backends_list")
+    @extend_schema(responses={200: BackendOut(many=True)}, operation_id="generation_backends_list")
     def get(self, request):
         default = settings.GENERATION_DEFAULT_BACKEND
         return Response([{**b.describe(), "default": b.alias == default} for b in backend_list()])

@@ -51,3 +51,14 @@ class JobOut(serializers.ModelSerializer):
         if job.status != GenerationJob.Status.SUCCEEDED:
             return []
         return AssetOut(job.assets.order_by("id"), many=True).data
+
+
+class BackendOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    model = serializers.CharField()
+    version = serializers.CharField()
+    kinds = serializers.ListField(child=serializers.CharField())
+    max_duration_s = serializers.IntegerField()
+    sizes = serializers.ListField(child=serializers.CharField())
+    default = serializers.BooleanField()

