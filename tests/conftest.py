@@ -151,6 +151,7 @@ def celery_worker(transactional_db) -> Iterator[Any]:
 
     from apps.config.celery import app
 
+    app.control.purge()  # tasks queued by earlier tests point at rows that are gone
     with start_worker(
         app,
         pool="threads",

@@ -170,3 +170,40 @@ async def test_generation_updates_reach_only_the_owner(alice, bob):
     assert event["job"]["status"] == "queued"
     assert await nothing_arrives(bob_ws)
     await asyncio.gather(alice_ws.disconnect(), bob_ws.disconnect())
+
+
+async def test_publish_through_the_api_reaches_a_follower_via_the_feed_worker(
+    celery_worker, api, alice, bob, make_asset
+):
+    """The whole path: API → commit → feed-queue task in a real worker → Redis → bob's socket."""
+    await sync_to_async(social_services.follow_create)(follower=bob, followee=alice)
+    ws = await token_socket(bob)
+    await subscribe(ws, "home")
+    asset = await sync_to_async(make_asset)(alice)
+    client = await sync_to_async(api)(alice)
+    response = await sync_to_async(client.post)(
+        "/api/v1/posts", {"asset_id": asset.id, "visibility": "public"}, format="json"
+    )
+    assert response.status_code == 201
+    event = await ws.receive_json_from(timeout=15)
+    assert event["type"] == "post.created" and event["post"]["id"] == response.json()["id"]
+    await ws.disconnect()
+
+
+async def test_a_rolled_back_publish_sends_nothing(alice, bob, make_asset):
+    from django.db import transaction
+
+    await sync_to_async(social_services.follow_create)(follower=bob, followee=alice)
+    ws = await token_socket(bob)
+    await subscribe(ws, "home")
+    asset = await sync_to_async(make_asset)(alice)
+
+    @sync_to_async
+    def publish_then_fail():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            post_services.post_publish(author=alice, asset_id=asset.id, visibility="public")
+            raise RuntimeError("something later in the request failed")
+
+    await publish_then_fail()
+    assert await nothing_arrives(ws, wait=1.5)
+    await ws.disconnect()
