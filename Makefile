@@ -1,0 +1,82 @@
+# Vivid: everyday commands. `make run` starts everything; `make test` runs the test suite.
+#
+# The virtualenv is created on first use and (re)installed only when pyproject.toml is newer
+# than the stamp file, so repeated runs start at once.
+
+PYTHON ?= python3
+VENV ?= .venv
+VENV_PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+SERVE_ARGS ?=
+
+# Playwright drives a browser that is already installed (Debian's chromium) instead of
+# downloading its own: the end-to-end tests read VIVID_CHROMIUM.
+ifndef VIVID_CHROMIUM
+VIVID_CHROMIUM := $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
+endif
+ifneq ($(VIVID_CHROMIUM),)
+export VIVID_CHROMIUM
+endif
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format migrate bench clean reset-data
+
+help:
+	@echo "make run      start Vivid (web, worker, beat, embedded Valkey) on http://127.0.0.1:8000/"
+	@echo "make test     run the tests (PYTEST_ARGS='-k feed' to pass arguments to pytest)"
+	@echo "make lint     ruff check and ruff format --check"
+	@echo "make format   fix what ruff can fix and format the code"
+	@echo "make migrate  apply database migrations"
+	@echo "make bench    run the generation benchmark"
+	@echo "make clean    remove caches and regenerable files in var/ (keeps the database and media)"
+	@echo "make reset-data  delete everything in var/: database, media, queues"
+
+$(VENV_PYTHON):
+	$(PYTHON) -m venv $(VENV)
+
+# Order-only on the interpreter: recreating the venv must not by itself force a reinstall loop,
+# but a missing or older stamp (pyproject.toml changed) does reinstall.
+$(STAMP): pyproject.toml | $(VENV_PYTHON)
+	$(VENV_PYTHON) -m pip install -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV_PYTHON) manage.py serve $(SERVE_ARGS)
+
+test: $(STAMP)
+	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+migrate: $(STAMP)
+	$(VENV_PYTHON) manage.py migrate
+
+bench: $(STAMP)
+	@if [ -f tests/bench/generation.py ]; then \
+		$(VENV_PYTHON) tests/bench/generation.py; \
+	else \
+		echo "tests/bench/generation.py does not exist yet: nothing to run"; \
+	fi
+
+# var/ holds the embedded database (vivid.sqlite3) and media: clean leaves those alone.
+clean:
+	rm -rf .pytest_cache .ruff_cache build *.egg-info
+	find apps tests -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -rf var/static var/test*.sqlite3* var/celerybeat-schedule* var/valkey/valkey.log
+
+reset-data:
+	@if [ -S var/valkey.sock ]; then \
+		echo "var/valkey.sock exists: stop 'make run' first (or delete the socket if none runs)"; \
+		exit 1; \
+	fi
+	rm -rf var/* var/.[!.]*
