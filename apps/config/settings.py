@@ -131,7 +131,10 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # A consumer waits for its next message in BZPOPMIN for up to 5 s; redis-py's default
+            # read timeout is also 5 s, and when it fires first the consumer crashes and the
+            # browser's socket drops. Reads must be allowed to outlast that wait.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
             "prefix": env.str("CHANNELS_PREFIX", default="vivid"),
             "capacity": 1000,
             "expiry": 30,

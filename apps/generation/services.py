@@ -28,16 +28,27 @@ logger = logging.getLogger(__name__)
 Status = GenerationJob.Status
 
 ASPECT_RATIOS = {"1:1": (1, 1), "16:9": (16, 9), "9:16": (9, 16), "4:5": (4, 5)}
-LONG_SIDE = {"draft": 512, "final": 1024}
+QUALITIES = ("draft", "final")
+# Images are sized by their long side; videos by their short side (720p, 1080p).
+IMAGE_LONG_SIDE = {"draft": 512, "final": 1024}
+VIDEO_SHORT_SIDE = {"draft": 720, "final": 1080}
 SEED_MAX = 2**32 - 1
 # Progress goes out at most this often (seconds), so a fast backend does not flood the socket.
 PROGRESS_INTERVAL_S = 0.25
 
 
-def dimensions(aspect_ratio: str, quality: str) -> tuple[int, int]:
-    """Output size: the long side by quality, the short side by ratio, both multiples of 8."""
+def dimensions(kind: str, aspect_ratio: str, quality: str) -> tuple[int, int]:
+    """Output size for a kind, ratio and quality; both sides even (multiples of 8 for images).
+
+    Images: 1024 (final) or 512 (draft) on the long side. Videos: 1080p or 720p, the short side.
+    """
     w, h = ASPECT_RATIOS[aspect_ratio]
-    long_side = LONG_SIDE[quality]
+    if kind == "video":
+        short = VIDEO_SHORT_SIDE[quality]
+        if w >= h:
+            return int(short * w / h) // 2 * 2, short
+        return short, int(short * h / w) // 2 * 2
+    long_side = IMAGE_LONG_SIDE[quality]
     if w >= h:
         return long_side, int(long_side * h / w) // 8 * 8
     return int(long_side * w / h) // 8 * 8, long_side
@@ -89,13 +100,20 @@ def job_request(
         raise _invalid("kind", f"The {alias} backend cannot make {kind}s.")
     if aspect_ratio not in ASPECT_RATIOS:
         raise _invalid("aspect_ratio", f"Choose from {', '.join(ASPECT_RATIOS)}.")
-    if quality not in LONG_SIDE:
+    if quality not in QUALITIES:
         raise _invalid("quality", "Choose draft or final.")
-    width, height = dimensions(aspect_ratio, quality)
-    if (width, height) not in impl.sizes:
-        raise _invalid("aspect_ratio", f"The {alias} backend cannot make {width}x{height}.")
     if kind == GenerationJob.Kind.IMAGE and not 1 <= count <= 4:
         raise _invalid("count", "Between 1 and 4 images.")
+    if kind == GenerationJob.Kind.VIDEO:
+        if duration_s is None:
+            raise _invalid("duration_s", "A video needs a duration in seconds.")
+        if not 1 <= duration_s <= 20:
+            raise _invalid("duration_s", "Between 1 and 20 seconds.")
+    width, height = dimensions(kind, aspect_ratio, quality)
+    refusal = impl.refusal(kind, width, height, duration_s)
+    if refusal:
+        field = "duration_s" if "videos of" in refusal else "aspect_ratio"
+        raise _invalid(field, refusal)
     if seed is None:
         seed = secrets.randbelow(SEED_MAX + 1)
     elif not 0 <= seed <= SEED_MAX:
@@ -107,7 +125,7 @@ def job_request(
         "count": count if kind == GenerationJob.Kind.IMAGE else 1,
         "width": width,
         "height": height,
-        "duration_s": duration_s,
+        "duration_s": duration_s if kind == GenerationJob.Kind.VIDEO else None,
     }
     try:
         with transaction.atomic():

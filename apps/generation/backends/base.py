@@ -60,7 +60,8 @@ class GenerationBackend(ABC):
     version: str = ""
     kinds: tuple[str, ...] = ("image",)
     max_duration_s: int = 0
-    sizes: tuple[tuple[int, int], ...] = ((1024, 1024),)
+    sizes: tuple[tuple[int, int], ...] = ((1024, 1024),)  # image sizes
+    video_sizes: tuple[tuple[int, int], ...] = ()
 
     def __init__(self, alias: str, **options: Any) -> None:
         self.alias = alias
@@ -75,7 +76,19 @@ class GenerationBackend(ABC):
             "kinds": list(self.kinds),
             "max_duration_s": self.max_duration_s,
             "sizes": [f"{w}x{h}" for w, h in self.sizes],
+            "video_sizes": [f"{w}x{h}" for w, h in self.video_sizes],
         }
+
+    def refusal(self, kind: str, width: int, height: int, duration_s: float | None) -> str | None:
+        """Why this backend cannot do the request (a sentence for the creator), or None."""
+        if kind not in self.kinds:
+            return f"The {self.alias} backend cannot make {kind}s."
+        allowed = self.video_sizes if kind == "video" else self.sizes
+        if (width, height) not in allowed:
+            return f"The {self.alias} backend cannot make {width}x{height} {kind}s."
+        if kind == "video" and not (duration_s and 0 < duration_s <= self.max_duration_s):
+            return f"The {self.alias} backend makes videos of 1 to {self.max_duration_s} s."
+        return None
 
     @abstractmethod
     def generate(
