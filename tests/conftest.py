@@ -185,3 +185,33 @@ def publish(api, make_asset):
         return response.json()
 
     return do
+
+
+@pytest.fixture
+def make_video_asset():
+    """A real H.264 clip in the owner's Library (a moving gradient), with its probed facts."""
+    import numpy as np
+
+    from apps.media import video
+
+    def make(owner, seconds: float = 2.0, size: tuple[int, int] = (320, 180)):
+        width, height = size
+        ramp = np.linspace(0, 255, width, dtype=np.float32)
+        frames = (
+            np.repeat(((ramp + i * 8) % 256).astype(np.uint8)[None, :, None], height, 0).repeat(
+                3, 2
+            )
+            for i in range(round(seconds * video.FPS))
+        )
+        data = video.encode(frames, width=width, height=height, quality="draft")
+        info = video.probe(data)
+        return asset_create(
+            owner=owner,
+            data=data,
+            mime="video/mp4",
+            width=info.width,
+            height=info.height,
+            duration_s=info.duration_s,
+        )
+
+    return make

@@ -4,6 +4,7 @@ from django.urls import path
 
 from apps.accounts import api as accounts
 from apps.generation import api as generation
+from apps.media import api as media
 from apps.posts import api as posts
 from apps.social import api as social
 
@@ -19,6 +20,9 @@ urlpatterns = [
     path("generations", generation.JobsApi.as_view()),
     path("generations/<int:job_id>", generation.JobDetailApi.as_view()),
     path("generations/<int:job_id>/cancel", generation.JobCancelApi.as_view()),
+    path("generation/quota", generation.QuotaApi.as_view()),
+    path("edits", generation.EditsApi.as_view()),
+    path("assets/<int:asset_id>", media.AssetApi.as_view()),
     path("posts", posts.PostsApi.as_view()),
     path("posts/<int:post_id>", posts.PostDetailApi.as_view()),
     path("posts/<int:post_id>/reactions", posts.ReactionsApi.as_view()),

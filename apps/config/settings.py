@@ -253,6 +253,14 @@ GENERATION_DEFAULT_BACKEND = "procedural"
 GENERATION_PROMPT_MAX_CHARS = 2000
 # A job still running after this long is failed by the periodic reaper.
 GENERATION_JOB_TIME_LIMIT_S = env.int("GENERATION_JOB_TIME_LIMIT_S", default=600)
+# A job still queued this long after it was handed to the broker is handed over again.
+GENERATION_REQUEUE_AFTER_S = env.int("GENERATION_REQUEUE_AFTER_S", default=300)
+# The worker running a job holds a lock this long, renewed as it works; a worker that dies lets
+# the redelivered job start again after at most this long.
+GENERATION_LOCK_TTL_S = env.int("GENERATION_LOCK_TTL_S", default=15)
+# Per creator: unfinished jobs at once, and cost units per UTC day (see generation/quotas.py).
+GENERATION_MAX_ACTIVE_JOBS = env.int("GENERATION_MAX_ACTIVE_JOBS", default=3)
+GENERATION_DAILY_BUDGET = env.int("GENERATION_DAILY_BUDGET", default=1000)
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

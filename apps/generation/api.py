@@ -7,10 +7,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api import validated
+from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams, paginate
 from apps.generation import selectors, services
 from apps.generation.backends.registry import backend_list
-from apps.generation.serializers import BackendOut, JobIn, JobOut
+from apps.generation.quotas import quota_usage
+from apps.generation.serializers import BackendOut, EditIn, JobIn, JobOut
 
 
 class BackendsApi(APIView):
@@ -32,14 +34,37 @@ class JobsApi(APIView):
     @extend_schema(request=JobIn, responses={202: JobOut}, operation_id="generations_create")
     def post(self, request):
         data = validated(JobIn, request.data)
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not 1 <= len(key) <= 200:
-            return Response(
-                {"error": {"code": "invalid", "message": "Idempotency-Key: 1 to 200 characters."}},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        job = services.job_request(owner=request.user, idempotency_key=key, **data)
+        job = services.job_request(
+            owner=request.user, idempotency_key=idempotency_key(request), **data
+        )
         return Response(JobOut(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def idempotency_key(request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= 200:
+        raise ApplicationError(
+            "invalid",
+            "Idempotency-Key must be 1 to 200 characters.",
+            fields={"Idempotency-Key": ["1 to 200 characters."]},
+        )
+    return key
+
+
+class EditsApi(APIView):
+    @extend_schema(request=EditIn, responses={202: JobOut}, operation_id="edits_create")
+    def post(self, request):
+        data = validated(EditIn, request.data)
+        job = services.edit_request(
+            owner=request.user, idempotency_key=idempotency_key(request), **data
+        )
+        return Response(JobOut(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class QuotaApi(APIView):
+    @extend_schema(operation_id="generation_quota")
+    def get(self, request):
+        return Response(quota_usage(user_id=request.user.pk))
 
 
 class JobDetailApi(APIView):

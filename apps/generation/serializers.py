@@ -20,8 +20,21 @@ class JobIn(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False)
 
 
+class EditIn(serializers.Serializer):
+    op = serializers.ChoiceField(choices=["trim", "stitch", "extend", "upscale"])
+    assets = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=8
+    )
+    start_s = serializers.FloatField(min_value=0, max_value=3600, required=False)
+    end_s = serializers.FloatField(min_value=0, max_value=3600, required=False)
+    duration_s = serializers.FloatField(min_value=1, max_value=20, required=False)
+    prompt = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    quality = serializers.ChoiceField(choices=["draft", "final"], required=False, default="final")
+
+
 class JobOut(serializers.ModelSerializer):
     id = serializers.CharField(read_only=True)
+    inputs = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     assets = serializers.SerializerMethodField()
 
@@ -30,6 +43,8 @@ class JobOut(serializers.ModelSerializer):
         fields = [
             "id",
             "kind",
+            "op",
+            "inputs",
             "status",
             "progress",
             "error",
@@ -43,6 +58,12 @@ class JobOut(serializers.ModelSerializer):
             "started_at",
             "finished_at",
         ]
+
+    def get_inputs(self, job: GenerationJob) -> list[str]:
+        """The assets an edit worked on (its parents), in order."""
+        if job.op == GenerationJob.Op.GENERATE:
+            return []
+        return [str(ji.asset_id) for ji in job.job_inputs.all()]
 
     def get_error(self, job: GenerationJob) -> str | None:
         return job.error or None

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import secrets
 import time
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.core.exceptions import ApplicationError
+from apps.core.ids import new_id
 from apps.generation.backends.base import (
     BackendError,
     GenerationCanceled,
     GenerationRequest,
 )
 from apps.generation.backends.registry import backend_get
-from apps.generation.models import GenerationJob
+from apps.generation.models import GenerationJob, JobInput
+from apps.generation.quotas import job_cost, quota_reconcile, quota_release, quota_reserve
+from apps.media.models import Asset
 from apps.realtime import groups
 from apps.realtime.events import event_message, publish_on_commit, send_now
 
@@ -127,54 +133,292 @@ def job_request(
         "height": height,
         "duration_s": duration_s if kind == GenerationJob.Kind.VIDEO else None,
     }
+    cost = job_cost(kind=kind, quality=quality, count=params["count"], duration_s=duration_s)
+    return _job_create(
+        owner=owner,
+        idempotency_key=idempotency_key,
+        cost=cost,
+        fields={
+            "kind": kind,
+            "prompt": prompt,
+            "negative_prompt": negative_prompt.strip(),
+            "backend": alias,
+            "seed": seed,
+            "params": params,
+        },
+    )
+
+
+def _job_create(
+    *,
+    owner: User,
+    idempotency_key: str | None,
+    cost: int,
+    fields: dict[str, Any],
+    inputs: list[Asset] = (),
+) -> GenerationJob:
+    """Charge the quota, then write the queued job and hand it to the broker after commit.
+
+    The quota is reserved first (atomically in Redis) and released if the row cannot be written,
+    so a refused or failed request is never charged.
+    """
+    job_id = new_id()
+    quota_reserve(user_id=owner.pk, job_id=job_id, cost=cost)
     try:
         with transaction.atomic():
             job = GenerationJob.objects.create(
+                id=job_id,
                 owner=owner,
-                kind=kind,
-                prompt=prompt,
-                negative_prompt=negative_prompt.strip(),
-                backend=alias,
-                seed=seed,
-                params=params,
+                cost=cost,
                 idempotency_key=idempotency_key or None,
+                enqueued_at=timezone.now(),
+                **fields,
             )
+            for position, asset in enumerate(inputs):
+                JobInput.objects.create(job=job, asset=asset, position=position)
             _announce(job)
-            from apps.generation.tasks import run_generation
-
-            transaction.on_commit(lambda: run_generation.delay(job.id))
+            transaction.on_commit(lambda: _enqueue(job.id))
     except IntegrityError:  # the same idempotency key raced us: answer with the winner
+        quota_release(user_id=owner.pk, job_id=job_id, refund=cost)
         existing = GenerationJob.objects.filter(
             owner=owner, idempotency_key=idempotency_key
         ).first()
         if existing is None:
             raise
         return existing
+    except BaseException:
+        quota_release(user_id=owner.pk, job_id=job_id, refund=cost)
+        raise
     return job
 
 
+def _enqueue(job_id: int) -> None:
+    from apps.generation.tasks import run_generation
+
+    run_generation.delay(job_id)
+
+
+def edit_request(
+    *,
+    owner: User,
+    op: str,
+    assets: list[int],
+    start_s: float | None = None,
+    end_s: float | None = None,
+    duration_s: float | None = None,
+    prompt: str = "",
+    quality: str = "final",
+    idempotency_key: str | None = None,
+) -> GenerationJob:
+    """Check an edit of Library assets (trim, stitch, extend, upscale) and queue it as a job.
+
+    Everything that can be checked without decoding pixels is checked here, so a bad edit is
+    refused before anything is queued or charged.
+    """
+    if idempotency_key:
+        existing = GenerationJob.objects.filter(
+            owner=owner, idempotency_key=idempotency_key
+        ).first()
+        if existing:
+            return existing
+    if op not in EDIT_OPS:
+        raise _invalid("op", f"Choose from {', '.join(EDIT_OPS)}.")
+    by_id = {a.id: a for a in Asset.objects.filter(owner=owner, id__in=assets)}
+    missing = [a for a in assets if a not in by_id]
+    if missing:
+        raise ApplicationError(
+            "not_found",
+            "Some assets are not in your Library.",
+            fields={"assets": [f"Not found: {', '.join(map(str, missing))}."]},
+        )
+    inputs = [by_id[a] for a in assets]
+    if quality not in QUALITIES:
+        raise _invalid("quality", "Choose draft or final.")
+    plan = _EDIT_CHECKS[op](inputs, start_s=start_s, end_s=end_s, duration_s=duration_s)
+    source = inputs[0]
+    params: dict[str, Any] = {
+        "quality": quality,
+        "count": 1,
+        "width": plan["width"],
+        "height": plan["height"],
+        "duration_s": plan.get("duration_s"),
+        "start_s": start_s,
+        "end_s": end_s,
+        "extend_s": duration_s if op == GenerationJob.Op.EXTEND else None,
+    }
+    source_job = source.job
+    fields = {
+        "kind": plan["kind"],
+        "op": op,
+        "prompt": (prompt.strip() or (source_job.prompt if source_job else ""))[
+            : settings.GENERATION_PROMPT_MAX_CHARS
+        ],
+        "negative_prompt": source_job.negative_prompt if source_job else "",
+        "backend": plan.get("backend", "editor"),
+        "seed": source_job.seed if source_job else 0,
+        "params": {**(source_job.params if op == "extend" and source_job else {}), **params},
+    }
+    cost = math.ceil(plan.get("duration_s") or 1) if plan["kind"] == "video" else 2
+    return _job_create(
+        owner=owner, idempotency_key=idempotency_key, cost=cost, fields=fields, inputs=inputs
+    )
+
+
+EDIT_OPS = ("trim", "stitch", "extend", "upscale")
+RENDITIONS = (480, 720, 1080)
+MAX_IMAGE_SIDE = 4096
+MAX_EDIT_DURATION_S = 60
+
+
+def _one_video(inputs: list[Asset]) -> Asset:
+    if len(inputs) != 1:
+        raise _invalid("assets", "Choose exactly one clip.")
+    if inputs[0].kind != Asset.Kind.VIDEO:
+        raise _invalid("assets", "This edit works on videos, not images.")
+    return inputs[0]
+
+
+def _check_trim(inputs, *, start_s, end_s, **_) -> dict[str, Any]:
+    clip = _one_video(inputs)
+    duration = clip.duration_s or 0.0
+    if start_s is None or end_s is None:
+        raise _invalid("end_s" if start_s is not None else "start_s", "Give start_s and end_s.")
+    if start_s < 0:
+        raise _invalid("start_s", "Cannot start before 0 s.")
+    if end_s > duration + 1e-3:
+        raise _invalid("end_s", f"The clip is only {duration:g} s long.")
+    if end_s - start_s < 1 / 24:
+        raise _invalid("end_s", "The end must come after the start.")
+    return {
+        "kind": "video",
+        "width": clip.width,
+        "height": clip.height,
+        "duration_s": round(end_s - start_s, 3),
+    }
+
+
+def _check_stitch(inputs, **_) -> dict[str, Any]:
+    if not 2 <= len(inputs) <= 8:
+        raise _invalid("assets", "Stitch 2 to 8 clips.")
+    if any(a.kind != Asset.Kind.VIDEO for a in inputs):
+        raise _invalid("assets", "Only videos can be stitched; one of these is an image.")
+    total = sum(a.duration_s or 0 for a in inputs)
+    if total > MAX_EDIT_DURATION_S:
+        raise _invalid("assets", f"The result would be over {MAX_EDIT_DURATION_S} s.")
+    return {
+        "kind": "video",
+        "width": inputs[0].width,
+        "height": inputs[0].height,
+        "duration_s": round(total, 3),
+    }
+
+
+def _check_extend(inputs, *, duration_s, **_) -> dict[str, Any]:
+    clip = _one_video(inputs)
+    if duration_s is None or not 1 <= duration_s <= 20:
+        raise _invalid("duration_s", "Extend by 1 to 20 seconds.")
+    job = clip.job
+    if job is None or job.op != GenerationJob.Op.GENERATE:
+        raise _invalid(
+            "assets", "Only clips generated here can be extended; extend before trimming."
+        )
+    impl = backend_get(job.backend)
+    if impl is None or not impl.can_extend:
+        raise _invalid("assets", f"Clips from the {job.backend} backend cannot be extended.")
+    total = (clip.duration_s or 0) + duration_s
+    if total > MAX_EDIT_DURATION_S:
+        raise _invalid("duration_s", f"The result would be over {MAX_EDIT_DURATION_S} s.")
+    return {
+        "kind": "video",
+        "width": clip.width,
+        "height": clip.height,
+        "duration_s": round(total, 3),
+        "backend": job.backend,
+    }
+
+
+def _check_upscale(inputs, **_) -> dict[str, Any]:
+    if len(inputs) != 1:
+        raise _invalid("assets", "Choose exactly one image or clip.")
+    asset = inputs[0]
+    if asset.kind == Asset.Kind.IMAGE:
+        if max(asset.width, asset.height) * 2 > MAX_IMAGE_SIDE:
+            raise _invalid("assets", f"Images are upscaled up to {MAX_IMAGE_SIDE} px.")
+        return {"kind": "image", "width": asset.width * 2, "height": asset.height * 2}
+    short = min(asset.width, asset.height)
+    target = next((r for r in RENDITIONS if r > short), None)
+    if target is None:
+        raise _invalid("assets", "The clip is already 1080p.")
+    scale = target / short
+    return {
+        "kind": "video",
+        "width": round(asset.width * scale / 2) * 2,
+        "height": round(asset.height * scale / 2) * 2,
+        "duration_s": asset.duration_s,
+    }
+
+
+_EDIT_CHECKS = {
+    "trim": _check_trim,
+    "stitch": _check_stitch,
+    "extend": _check_extend,
+    "upscale": _check_upscale,
+}
+
+
 def job_cancel(*, owner: User, job_id: int) -> GenerationJob:
-    """Cancel a queued or running job; a running one stops at the backend's next step."""
+    """Cancel a queued or running job; a running one stops at the backend's next step.
+
+    A job canceled before it started is not charged.
+    """
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().filter(id=job_id, owner=owner).first()
         if job is None:
             raise ApplicationError("not_found", "Not found.")
         if job.is_finished:
             raise ApplicationError("conflict", f"The job has already {job.status}.")
+        refund = job.cost if job.status == Status.QUEUED else 0
         job.move_to(Status.CANCELED)
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at"])
         _announce(job)
+        _release_on_commit(job, refund=refund)
     return job
 
 
-def job_run(*, job_id: int) -> None:
-    """Run a job in the worker: claim it, call the backend, store the results, finish it.
+class JobBusy(Exception):
+    """Another worker holds the job's lock (it is running, or its worker died moments ago)."""
 
-    Safe to run twice: a finished job is left alone, and a job redelivered after its worker died
-    runs again from the start; assets are written only in the final transaction, so it ends with
-    exactly one set.
+
+def job_run(*, job_id: int) -> None:
+    """Run a job in the worker: claim it, call the backend or editor, store results, finish it.
+
+    Safe to run twice. A finished job is left alone. One worker at a time holds the job's lock,
+    renewed as it works; a second delivery while it runs raises ``JobBusy`` (the task retries
+    later). A job redelivered because its worker died runs again from the start once the dead
+    worker's lock has expired; assets are written only in the final transaction, so the job ends
+    with exactly one set.
     """
+    lock = _job_lock(job_id)
+    if not lock.acquire(blocking=False):
+        raise JobBusy(job_id)
+    try:
+        _job_run_locked(job_id, lock)
+    finally:
+        with contextlib.suppress(redis.exceptions.LockError):
+            lock.release()
+
+
+def _job_lock(job_id: int):
+    from apps.generation.quotas import _client
+
+    return _client().lock(
+        f"{settings.CACHES['default'].get('KEY_PREFIX', 'vivid')}:job-run:{job_id}",
+        timeout=settings.GENERATION_LOCK_TTL_S,
+    )
+
+
+def _job_run_locked(job_id: int, lock) -> None:
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().filter(id=job_id).first()
         if job is None or job.is_finished:
@@ -186,23 +430,14 @@ def job_run(*, job_id: int) -> None:
         job.save(update_fields=["status", "started_at", "attempts", "progress"])
         _announce(job)
 
-    impl = backend_get(job.backend)
-    if impl is None:
-        job_fail(job_id=job.id, message=f"The {job.backend} backend is no longer configured.")
-        return
-    request = GenerationRequest(
-        kind=job.kind,
-        prompt=job.prompt,
-        negative_prompt=job.negative_prompt,
-        seed=job.seed,
-        width=job.params["width"],
-        height=job.params["height"],
-        quality=job.params["quality"],
-        count=job.params["count"],
-        duration_s=job.params.get("duration_s"),
-    )
+    progress = _progress_reporter(job, lock)
     try:
-        files = impl.generate(request, _progress_reporter(job))
+        if job.op == GenerationJob.Op.GENERATE:
+            files = _generate(job, progress)
+        else:
+            from apps.generation.editing import edit_run
+
+            files = edit_run(job, progress)
     except GenerationCanceled:
         return  # job_cancel already moved it to canceled
     except BackendError as e:
@@ -232,10 +467,34 @@ def job_run(*, job_id: int) -> None:
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "progress", "finished_at"])
         _announce(job)
+        _release_on_commit(job)
+
+
+def _generate(job: GenerationJob, progress) -> list:
+    impl = backend_get(job.backend)
+    if impl is None:
+        raise BackendError(f"The {job.backend} backend is no longer configured.")
+    return impl.generate(request_for(job), progress)
+
+
+def request_for(job: GenerationJob, **changes: Any) -> GenerationRequest:
+    """The backend request a job stands for (``changes`` override fields, e.g. a longer clip)."""
+    fields = {
+        "kind": job.kind,
+        "prompt": job.prompt,
+        "negative_prompt": job.negative_prompt,
+        "seed": job.seed,
+        "width": job.params["width"],
+        "height": job.params["height"],
+        "quality": job.params["quality"],
+        "count": job.params.get("count", 1),
+        "duration_s": job.params.get("duration_s"),
+    }
+    return GenerationRequest(**{**fields, **changes})
 
 
 def job_fail(*, job_id: int, message: str) -> None:
-    """Mark an unfinished job failed with a message the creator will read."""
+    """Mark an unfinished job failed with a message the creator will read, and refund it."""
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().filter(id=job_id).first()
         if job is None or job.is_finished:
@@ -245,28 +504,56 @@ def job_fail(*, job_id: int, message: str) -> None:
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "error", "finished_at"])
         _announce(job)
+        _release_on_commit(job, refund=job.cost)
 
 
-def jobs_reap_stale() -> int:
-    """Fail jobs running longer than the time limit (their worker is gone). Returns how many."""
-    limit = timezone.now() - timezone.timedelta(seconds=settings.GENERATION_JOB_TIME_LIMIT_S)
-    stale = GenerationJob.objects.filter(status=Status.RUNNING, started_at__lt=limit)
-    count = 0
-    for job_id in stale.values_list("id", flat=True):
+def _release_on_commit(job: GenerationJob, refund: int = 0) -> None:
+    day = job.created_at or timezone.now()
+    transaction.on_commit(
+        lambda: quota_release(user_id=job.owner_id, job_id=job.id, refund=refund, day=day)
+    )
+
+
+def jobs_reap_stale() -> dict[str, int]:
+    """The periodic safety net (Celery beat, every minute).
+
+    - fails jobs running past the time limit (their worker is gone for good);
+    - hands queued jobs the broker seems to have lost to it again (running a job twice is safe);
+    - frees quota slots still held by finished jobs (a crash between commit and release).
+    """
+    now = timezone.now()
+    limit = now - timezone.timedelta(seconds=settings.GENERATION_JOB_TIME_LIMIT_S)
+    failed = 0
+    for job_id in GenerationJob.objects.filter(
+        status=Status.RUNNING, started_at__lt=limit
+    ).values_list("id", flat=True):
         job_fail(job_id=job_id, message="The job ran past its time limit and was stopped.")
-        count += 1
-    return count
+        failed += 1
+    requeue_before = now - timezone.timedelta(seconds=settings.GENERATION_REQUEUE_AFTER_S)
+    lost = list(
+        GenerationJob.objects.filter(
+            status=Status.QUEUED, enqueued_at__lt=requeue_before
+        ).values_list("id", flat=True)[:500]
+    )
+    for job_id in lost:
+        GenerationJob.objects.filter(id=job_id, status=Status.QUEUED).update(enqueued_at=now)
+        _enqueue(job_id)
+    return {"failed": failed, "requeued": len(lost), "slots_freed": quota_reconcile()}
 
 
-def _progress_reporter(job: GenerationJob):
-    """A progress callback for the backend: records progress, stops a canceled job."""
-    last = {"t": 0.0}
+def _progress_reporter(job: GenerationJob, lock=None):
+    """A progress callback: records progress, renews the job's lock, stops a canceled job."""
+    last = {"t": 0.0, "lock": time.monotonic()}
 
     def report(fraction: float) -> None:
         now = time.monotonic()
         if now - last["t"] < PROGRESS_INTERVAL_S and fraction < 1.0:
             return
         last["t"] = now
+        if lock is not None and now - last["lock"] > settings.GENERATION_LOCK_TTL_S / 3:
+            last["lock"] = now
+            with contextlib.suppress(redis.exceptions.LockError):
+                lock.reacquire()
         fraction = min(max(float(fraction), 0.0), 1.0)
         updated = GenerationJob.objects.filter(id=job.id, status=Status.RUNNING).update(
             progress=fraction

@@ -10,11 +10,17 @@ from apps.generation.backends.base import BackendError
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=5)
 def run_generation(self, job_id: int) -> None:
-    """Run one job. Transient backend errors retry with backoff; anything else fails the job."""
+    """Run one job. Transient backend errors retry with backoff; anything else fails the job.
+
+    Acknowledged only when done and requeued if the worker process dies, so a job is never lost.
+    """
     try:
         services.job_run(job_id=job_id)
+    except services.JobBusy as e:
+        # Another worker holds the job, or a dead worker's lock has not expired yet.
+        raise self.retry(countdown=services.settings.GENERATION_LOCK_TTL_S, max_retries=20) from e
     except BackendError as e:  # only transient ones reach here
         if self.request.retries >= self.max_retries:
             services.job_fail(job_id=job_id, message=e.message)
@@ -26,5 +32,5 @@ def run_generation(self, job_id: int) -> None:
 
 
 @shared_task
-def reap_stale_jobs() -> int:
+def reap_stale_jobs() -> dict:
     return services.jobs_reap_stale()

@@ -62,6 +62,9 @@ class GenerationBackend(ABC):
     max_duration_s: int = 0
     sizes: tuple[tuple[int, int], ...] = ((1024, 1024),)  # image sizes
     video_sizes: tuple[tuple[int, int], ...] = ()
+    # True when rendering the same request with a longer duration continues the same clip
+    # seamlessly (frame i depends only on the request and i), which the "extend" edit relies on.
+    can_extend: bool = False
 
     def __init__(self, alias: str, **options: Any) -> None:
         self.alias = alias
