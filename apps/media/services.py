@@ -15,6 +15,7 @@ from apps.media.models import Asset
 
 # name → longest side in pixels; WebP at a quality chosen for sharpness over size.
 IMAGE_VARIANTS = {"thumb": 320, "preview": 1080}
+VIDEO_VARIANTS = {"thumb": 320, "poster": 1080}
 WEBP_QUALITY = 88
 _EXT = {"image/png": "png", "video/mp4": "mp4", "image/webp": "webp"}
 
@@ -66,20 +67,42 @@ def asset_create(
 
 def _dominant_colour(data: bytes) -> str:
     with Image.open(io.BytesIO(data)) as im:
-        r, g, b = im.convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+        return _dominant_of(im)
+
+
+def _dominant_of(im: Image.Image) -> str:
+    r, g, b = im.convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def _video_still(asset: Asset) -> Image.Image:
+    """A representative frame for a clip's poster: one second in, or the middle of a short clip."""
+    from apps.media import video
+
+    with default_storage.open(asset.original, "rb") as f:
+        data = f.read()
+    t = min(1.0, (asset.duration_s or 0) / 2)
+    return Image.fromarray(video.frame_at(data, t))
+
+
 def asset_make_variants(*, asset: Asset) -> dict[str, str]:
-    """Make the missing image variants (thumb, preview) as WebP. Safe to run again."""
-    if asset.kind != Asset.Kind.IMAGE:
-        return asset.variants
+    """Make the missing variants as WebP: thumb and preview (images), thumb and poster (videos).
+
+    Safe to run again: existing variants are kept, and files are content-addressed.
+    """
+    wanted = IMAGE_VARIANTS if asset.kind == Asset.Kind.IMAGE else VIDEO_VARIANTS
     variants = dict(asset.variants)
-    missing = {n: s for n, s in IMAGE_VARIANTS.items() if n not in variants}
+    missing = {n: s for n, s in wanted.items() if n not in variants}
     if not missing:
         return variants
-    with default_storage.open(asset.original, "rb") as f, Image.open(f) as im:
-        im = im.convert("RGB")
+    placeholder = asset.placeholder
+    if asset.kind == Asset.Kind.VIDEO:
+        im = _video_still(asset)
+        placeholder = placeholder or _dominant_of(im)
+    else:
+        with default_storage.open(asset.original, "rb") as f, Image.open(f) as original:
+            im = original.convert("RGB")
+    with im:
         for name, longest in missing.items():
             copy = im.copy()
             copy.thumbnail((longest, longest), Image.Resampling.LANCZOS)
@@ -89,6 +112,6 @@ def asset_make_variants(*, asset: Asset) -> dict[str, str]:
             path = content_path(asset.sha256, "webp", folder=f"variants/{name}")
             _store(path, data)
             variants[name] = path
-    Asset.objects.filter(id=asset.id).update(variants=variants)
-    asset.variants = variants
+    Asset.objects.filter(id=asset.id).update(variants=variants, placeholder=placeholder)
+    asset.variants, asset.placeholder = variants, placeholder
     return variants

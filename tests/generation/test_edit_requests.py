@@ -60,4 +60,21 @@ def test_a_good_edit_is_queued_with_its_inputs(api, alice, clip, make_video_asse
     job = response.json()
     assert job["op"] == "stitch" and job["kind"] == "video" and job["status"] == "queued"
     assert job["inputs"] == [str(clip.id), str(other.id)]
-    assert job["params"]["width"] == 320 and job["params"]["duration_s"] == pytest.approx(3, abs=0.1)
+    assert job["params"]["width"] == 320 and job["params"]["duration_s"] == pytest.approx(
+        3, abs=0.1
+    )
+
+
+def test_a_clip_gets_a_poster_and_a_thumb(alice, clip):
+    from django.core.files.storage import default_storage
+    from PIL import Image
+
+    from apps.media.services import asset_make_variants
+
+    variants = asset_make_variants(asset=clip)
+    assert set(variants) == {"thumb", "poster"}
+    with default_storage.open(variants["poster"], "rb") as f, Image.open(f) as poster:
+        assert poster.format == "WEBP" and poster.size == (320, 180)
+    assert asset_make_variants(asset=clip) == variants  # running again changes nothing
+    clip.refresh_from_db()
+    assert clip.placeholder.startswith("#")
