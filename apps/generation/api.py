@@ -12,7 +12,7 @@ from apps.core.pagination import PageParams, paginate
 from apps.generation import selectors, services
 from apps.generation.backends.registry import backend_list
 from apps.generation.quotas import quota_usage
-from apps.generation.serializers import BackendOut, EditIn, JobIn, JobOut
+from apps.generation.serializers import BackendOut, EditIn, JobIn, JobOut, QuotaOut
 
 
 class BackendsApi(APIView):
@@ -62,7 +62,7 @@ class EditsApi(APIView):
 
 
 class QuotaApi(APIView):
-    @extend_schema(operation_id="generation_quota")
+    @extend_schema(responses={200: QuotaOut}, operation_id="generation_quota")
     def get(self, request):
         return Response(quota_usage(user_id=request.user.pk))
 

@@ -83,3 +83,10 @@ class BackendOut(serializers.Serializer):
     max_duration_s = serializers.IntegerField()
     sizes = serializers.ListField(child=serializers.CharField())
     default = serializers.BooleanField()
+
+
+class QuotaOut(serializers.Serializer):
+    active_jobs = serializers.IntegerField()
+    max_active_jobs = serializers.IntegerField()
+    used_today = serializers.IntegerField()
+    daily_budget = serializers.IntegerField()

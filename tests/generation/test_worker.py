@@ -49,3 +49,42 @@ def test_same_request_gives_the_same_image(celery_worker, api, alice):
     jobs = [wait_for(lambda i=i: finished(i), timeout=60) for i in ids]
     assert [j.status for j in jobs] == ["succeeded", "succeeded"]
     assert jobs[0].assets.get().sha256 == jobs[1].assets.get().sha256
+
+
+def probe_output(job):
+    from apps.media import video
+
+    asset = job.assets.get()
+    with default_storage.open(asset.original, "rb") as f:
+        return video.probe(f.read())
+
+
+def test_edits_run_in_the_worker(celery_worker, api, alice, make_video_asset):
+    first = make_video_asset(alice, seconds=2, size=(320, 180))
+    second = make_video_asset(alice, seconds=1, size=(640, 360))
+    client = api(alice)
+    requests = {
+        "trim": {"op": "trim", "assets": [first.id], "start_s": 0.5, "end_s": 1.5},
+        "stitch": {"op": "stitch", "assets": [first.id, second.id]},
+        "upscale": {"op": "upscale", "assets": [first.id], "quality": "draft"},
+    }
+    ids = {}
+    for name, body in requests.items():
+        response = client.post("/api/v1/edits", body, format="json")
+        assert response.status_code == 202, response.content
+        ids[name] = response.json()["id"]
+    jobs = {name: wait_for(lambda i=i: finished(i), timeout=90) for name, i in ids.items()}
+    assert {name: job.status for name, job in jobs.items()} == dict.fromkeys(jobs, "succeeded")
+
+    trim = probe_output(jobs["trim"])
+    assert (trim.width, trim.height) == (320, 180)
+    assert trim.duration_s == pytest.approx(1.0, abs=1 / 24)
+    stitch = probe_output(jobs["stitch"])
+    assert (stitch.width, stitch.height) == (320, 180)
+    assert stitch.duration_s == pytest.approx(3.0, abs=2 / 24)
+    upscale = probe_output(jobs["upscale"])
+    assert (upscale.width, upscale.height) == (854, 480)
+    assert upscale.codec == "h264" and upscale.pix_fmt == "yuv420p"
+    # The edit's inputs are recorded as its parents.
+    body = client.get(f"/api/v1/generations/{ids['stitch']}").json()
+    assert body["inputs"] == [str(first.id), str(second.id)] and body["op"] == "stitch"

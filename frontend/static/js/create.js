@@ -47,7 +47,8 @@ function showResults(job) {
       try {
         const post = await api("posts", {
           method: "POST",
-          body: { asset_id: Number(asset.id), caption: data.get("caption"), visibility: data.get("visibility") },
+          // Ids are 64-bit: as a JS number they would lose their low bits, so they stay strings.
+          body: { asset_id: asset.id, caption: data.get("caption"), visibility: data.get("visibility") },
         });
         window.location.href = `/p/${post.id}`;
       } catch (err) {

@@ -35,8 +35,18 @@ function insertCards(html) {
   );
   if (!cards.length) return;
   document.getElementById("feed-empty")?.remove();
-  // Cards arrive newest first; keep the feed ordered by cursor.
-  for (const card of cards.reverse()) feed.prepend(card);
+  // Keep the feed ordered by cursor, newest first, whatever order cards arrive in (a catch-up
+  // pages from newest to oldest; two live cards may be fetched out of order). Cursors are
+  // 64-bit: compare them as BigInt, never as numbers.
+  const held = [...feed.querySelectorAll(":scope > article.card[data-cursor]")];
+  for (const card of cards) {
+    const cursor = BigInt(card.dataset.cursor);
+    const older = held.find((el) => BigInt(el.dataset.cursor) < cursor);
+    if (older) older.before(card);
+    else if (held.length) held[held.length - 1].after(card);
+    else feed.prepend(card);
+    held.splice(older ? held.indexOf(older) : held.length, 0, card);
+  }
   window.htmx?.process(feed);
   window.vividLive.watchReactions(feed);
   if (scrolledAway()) {
