@@ -249,6 +249,14 @@ GENERATION_BACKENDS = {
         "OPTIONS": {},
     },
 }
+# Hosted images and videos through OpenAI's API, only when a key is in the environment (the
+# backend reads the key from there itself; it never goes into settings). OPENAI_BASE_URL points
+# it at a compatible service instead.
+if env.str("OPENAI_API_KEY", default=""):
+    GENERATION_BACKENDS["openai"] = {
+        "BACKEND": "apps.generation.backends.openai.OpenAIBackend",
+        "OPTIONS": {"base_url": env.str("OPENAI_BASE_URL", default="") or None},
+    }
 GENERATION_DEFAULT_BACKEND = "procedural"
 GENERATION_PROMPT_MAX_CHARS = 2000
 # A job still running after this long is failed by the periodic reaper.
@@ -282,5 +290,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # Django adds its own console handler; print its messages once, through ours.
-    "loggers": {"django": {"handlers": ["console"], "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["console"], "propagate": False},
+        # One line per provider request is noise at INFO.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+    },
 }
