@@ -226,7 +226,7 @@ def test_describe():
     info = _backend().describe()
     assert info["name"] == "Procedural"
     assert info["model"] == "vivid-procedural"
-    assert info["kinds"] == ["image"]
+    assert info["kinds"] == ["image", "video"]
     assert "1024x1024" in info["sizes"]
 
 

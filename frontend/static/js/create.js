@@ -1,105 +1,372 @@
-// The Create page: submit a generation through the API, follow its progress over the socket
-// (`generation.updated`), show the results and publish one.
-import { api, on } from "./live.js";
+// The Create page: pick what to make (only what the chosen backend can do), submit it through
+// the API, follow its progress over the socket (`generation.updated`), pick one of the results
+// and publish it. Also exports the small API helpers the Library page shares.
+import { csrfToken, on } from "./live.js";
 
-const form = document.getElementById("generate-form");
-const button = document.getElementById("generate-button");
-const cancel = document.getElementById("cancel-button");
-const progress = document.getElementById("progress");
-const bar = document.getElementById("progress-bar");
-const label = document.getElementById("progress-label");
-const errorBox = document.getElementById("generate-error");
-const results = document.getElementById("results");
-const template = document.getElementById("result-template");
-let current = null; // the job being watched
+export const FINISHED = ["succeeded", "failed", "canceled"];
 
-function showError(box, err) {
+// Field names as the forms call them, for validation errors in plain words.
+const FIELD_LABELS = {
+  prompt: "Prompt",
+  negative_prompt: "Negative prompt",
+  kind: "Kind",
+  aspect_ratio: "Aspect ratio",
+  quality: "Quality",
+  count: "Count",
+  duration_s: "Duration",
+  seed: "Seed",
+  backend: "Backend",
+  assets: "Clips",
+  start_s: "Start",
+  end_s: "End",
+  caption: "Caption",
+  visibility: "Visibility",
+  remix_of: "Remix",
+};
+
+// --- shared with library.js ------------------------------------------------------------------
+
+// Like live.js's `api`, but the error also carries the status and `Retry-After` (quota errors
+// say when to try again), and a network failure reads as a sentence.
+export async function request(path, { method = "GET", body } = {}) {
+  let response;
+  try {
+    response = await fetch(`/api/v1/${path}`, {
+      method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new Error("Vivid could not be reached. Check your connection and try again.");
+  }
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = new Error(
+      data?.error?.message || `Something went wrong on our side (error ${response.status}). Please try again.`,
+    );
+    error.status = response.status;
+    error.data = data?.error;
+    const retry = Number(response.headers.get("Retry-After"));
+    if (retry > 0) error.retryAfter = retry;
+    throw error;
+  }
+  return data;
+}
+
+export function waitText(seconds) {
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? "" : "s"}`;
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 60) return `${minutes} minute${minutes === 1 ? "" : "s"}`;
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  return `${hours} h${rest ? ` ${rest} min` : ""}`;
+}
+
+export function errorText(err) {
+  if (err.data?.code === "quota_exceeded" || err.status === 429) {
+    const when = err.retryAfter ? ` You can try again in ${waitText(err.retryAfter)}.` : "";
+    return `${err.message}${when}`;
+  }
   const fields = err.data?.fields;
-  const detail = fields ? Object.entries(fields).map(([k, v]) => `${k}: ${v.join(" ")}`).join(" · ") : "";
-  box.textContent = detail ? `${err.message} ${detail}` : err.message;
+  if (fields) {
+    return Object.entries(fields)
+      .map(([name, messages]) => `${FIELD_LABELS[name] || name}: ${messages.join(" ")}`)
+      .join(" ");
+  }
+  return err.message;
+}
+
+export function showError(box, err) {
+  box.textContent = typeof err === "string" ? err : errorText(err);
+  box.classList.toggle("quota", err?.status === 429);
   box.hidden = false;
 }
 
-function render(job) {
-  if (!current || job.id !== current.id) return;
-  current = job;
-  progress.hidden = false;
-  bar.style.width = `${Math.round(job.progress * 100)}%`;
-  label.textContent = job.status === "running" ? `${Math.round(job.progress * 100)}%` : job.status;
-  progress.dataset.status = job.status;
-  const finished = ["succeeded", "failed", "canceled"].includes(job.status);
-  button.disabled = !finished;
-  cancel.hidden = finished;
-  if (job.status === "failed") showError(errorBox, { message: job.error || "The generation failed." });
-  if (job.status === "succeeded") showResults(job);
+export function seconds(value) {
+  return `${Number(value).toFixed(1)} s`;
 }
 
-function showResults(job) {
-  results.replaceChildren();
-  for (const asset of job.assets) {
-    const node = template.content.firstElementChild.cloneNode(true);
-    node.querySelector("img").src = asset.original_url;
-    node.dataset.assetId = asset.id;
-    const publish = node.querySelector("form");
+// --- the Create page -------------------------------------------------------------------------
+
+const form = document.getElementById("generate-form");
+if (form) createPage(form);
+
+function createPage(form) {
+  const button = document.getElementById("generate-button");
+  const cancel = document.getElementById("cancel-button");
+  const progress = document.getElementById("progress");
+  const bar = document.getElementById("progress-bar");
+  const label = document.getElementById("progress-label");
+  const errorBox = document.getElementById("generate-error");
+  const note = document.getElementById("backend-note");
+  const quota = document.getElementById("quota");
+  const results = document.getElementById("results");
+  const resultsEmpty = document.getElementById("results-empty");
+  const resultsHint = document.getElementById("results-hint");
+  const resultTemplate = document.getElementById("result-template");
+  const publishTemplate = document.getElementById("publish-template");
+  const kindSwitch = document.getElementById("kind-switch");
+  const sizes = JSON.parse(document.getElementById("output-sizes").textContent);
+  const { seed, lock_seed: lockSeed, duration_s: duration } = form.elements;
+  let backends = null; // GET /generation/backends, once loaded
+  let current = null; // the job being watched
+  let retryTimer = null;
+  let lastSeed = null; // the seed of the last run, to lock it afterwards
+  const seedNote = document.getElementById("seed-note");
+
+  const kindInputs = () => [...form.querySelectorAll('input[name="kind"]')];
+  const selectedKind = () => kindInputs().find((i) => i.checked)?.value || "image";
+
+  // Show only what the selected backend can make: its kinds, the ratios and qualities whose
+  // output size it lists, and its longest clip.
+  function applyBackend() {
+    const backend = backends?.find((b) => b.id === form.elements.backend.value);
+    const notes = [];
+    if (backend) {
+      for (const input of kindInputs()) {
+        const ok = backend.kinds.includes(input.value);
+        input.disabled = !ok;
+        input.closest("label").hidden = !ok;
+      }
+      if (kindInputs().find((i) => i.checked)?.disabled) {
+        const wanted = selectedKind();
+        kindInputs().find((i) => !i.disabled).checked = true;
+        notes.push(`${backend.name} cannot make ${wanted}s, so this is set up for ${selectedKind()}s.`);
+      }
+      kindSwitch.hidden = kindInputs().filter((i) => !i.disabled).length < 2;
+    }
+    const kind = selectedKind();
+    for (const el of form.querySelectorAll("[data-for-kind]")) {
+      const shown = el.dataset.forKind === kind;
+      el.hidden = !shown;
+      el.querySelectorAll("input, select").forEach((input) => { input.disabled = !shown; });
+    }
+    if (!backend) return;
+    const allowed = new Set(kind === "video" ? backend.video_sizes || [] : backend.sizes);
+    const fits = (ratio, quality) => allowed.has(sizes[kind][ratio][quality]);
+    const ratios = Object.keys(sizes[kind]);
+    showOptions(form.elements.quality, (q) => ratios.some((r) => fits(r, q)));
+    const quality = form.elements.quality.value;
+    showOptions(form.elements.aspect_ratio, (r) => fits(r, quality));
+    if (kind === "video" && backend.max_duration_s) {
+      const max = Math.min(20, backend.max_duration_s);
+      duration.max = String(max);
+      if (Number(duration.value) > max) duration.value = String(max);
+      notes.push(`Clips are 1 to ${max} seconds with ${backend.name}.`);
+    }
+    note.textContent = notes.join(" ");
+    note.hidden = !notes.length;
+  }
+
+  function showOptions(select, ok) {
+    for (const option of select.options) {
+      const fine = ok(option.value);
+      option.hidden = !fine;
+      option.disabled = !fine;
+    }
+    if (select.selectedOptions[0]?.disabled) {
+      const first = [...select.options].find((o) => !o.disabled);
+      if (first) select.value = first.value;
+    }
+  }
+
+  async function loadBackends() {
+    try {
+      backends = await request("generation/backends");
+    } catch {
+      backends = null; // every option stays; the API still checks the request
+    }
+    applyBackend();
+  }
+
+  async function loadQuota() {
+    try {
+      const q = await request("generation/quota");
+      quota.textContent =
+        `Today: ${q.used_today} of ${q.daily_budget} units used · ` +
+        `${q.active_jobs} of ${q.max_active_jobs} jobs running`;
+    } catch {
+      quota.textContent = "";
+    }
+  }
+
+  function render(job) {
+    if (!current || job.id !== current.id) return;
+    current = job;
+    const percent = Math.round(job.progress * 100);
+    progress.hidden = false;
+    bar.style.width = `${percent}%`;
+    progress.setAttribute("aria-valuenow", String(percent));
+    label.textContent = job.status === "running" ? `${percent}%` : job.status;
+    progress.dataset.status = job.status;
+    const finished = FINISHED.includes(job.status);
+    button.disabled = !finished;
+    cancel.hidden = finished;
+    if (job.status === "failed") showError(errorBox, job.error || "The generation failed. Please try again.");
+    if (job.status === "succeeded") showResults(job);
+    if (finished) loadQuota();
+  }
+
+  function showResults(job) {
+    results.replaceChildren();
+    resultsEmpty.hidden = true;
+    resultsHint.hidden = job.assets.length < 2;
+    const publish = publishForm();
+    job.assets.forEach((asset, i) => {
+      const node = resultTemplate.content.firstElementChild.cloneNode(true);
+      node.dataset.assetId = asset.id;
+      node.querySelector(".result-media").append(mediaFor(asset, job, i));
+      const pick = node.querySelector(".pick");
+      pick.querySelector("span").textContent = `Variation ${i + 1}`;
+      pick.hidden = job.assets.length < 2;
+      const radio = pick.querySelector("input");
+      radio.value = asset.id;
+      radio.addEventListener("change", () => choose(node, publish));
+      node.querySelector(".result-media").addEventListener("click", (ev) => {
+        if (ev.target.tagName === "VIDEO") return; // its controls
+        radio.checked = true;
+        choose(node, publish);
+      });
+      results.append(node);
+      if (i === 0) {
+        radio.checked = true;
+        choose(node, publish);
+      }
+    });
+  }
+
+  function mediaFor(asset, job, i) {
+    const prompt = job.prompt.length > 100 ? `${job.prompt.slice(0, 100)}…` : job.prompt;
+    if (asset.kind === "video") {
+      const video = document.createElement("video");
+      Object.assign(video, { src: asset.original_url, controls: true, loop: true, muted: true, playsInline: true });
+      video.preload = "metadata";
+      if (asset.variants.poster) video.poster = asset.variants.poster;
+      video.setAttribute("aria-label", `Generated clip: ${prompt}`);
+      return video;
+    }
+    const img = document.createElement("img");
+    img.src = asset.original_url;
+    img.alt = `Variation ${i + 1}: ${prompt}`;
+    img.width = asset.width;
+    img.height = asset.height;
+    return img;
+  }
+
+  // The one publish form lives under the chosen variation.
+  function choose(figure, publish) {
+    results.querySelectorAll("figure.result").forEach((f) => f.classList.toggle("picked", f === figure));
+    figure.append(publish);
+  }
+
+  function publishForm() {
+    const publish = publishTemplate.content.firstElementChild.cloneNode(true);
     publish.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const data = new FormData(publish);
+      const submit = publish.querySelector('button[type="submit"]');
+      const body = {
+        // Ids are 64-bit: as a JS number they would lose their low bits, so they stay strings.
+        asset_id: publish.closest("figure").dataset.assetId,
+        caption: data.get("caption"),
+        visibility: data.get("visibility"),
+      };
+      const remixOf = form.elements.remix_of?.value;
+      if (remixOf) body.remix_of = remixOf;
+      submit.disabled = true;
       try {
-        const post = await api("posts", {
-          method: "POST",
-          // Ids are 64-bit: as a JS number they would lose their low bits, so they stay strings.
-          body: { asset_id: asset.id, caption: data.get("caption"), visibility: data.get("visibility") },
-        });
+        const post = await request("posts", { method: "POST", body });
         window.location.href = `/p/${post.id}`;
       } catch (err) {
+        submit.disabled = false;
         showError(publish.querySelector(".error"), err);
       }
     });
-    results.append(node);
+    return publish;
   }
-}
 
-on("generation.updated", (event) => render(event.job));
-
-// A slow fallback in case the socket is down: the API is the truth.
-async function poll(jobId) {
-  await new Promise((resolve) => setTimeout(resolve, 3000));
-  if (!current || current.id !== jobId || ["succeeded", "failed", "canceled"].includes(current.status)) return;
-  try { render(await api(`generations/${jobId}`)); } catch { /* try again */ }
-  poll(jobId);
-}
-// After a reconnect the socket may have missed the end: ask the API.
-on("reconnected", async () => {
-  if (current) render(await api(`generations/${current.id}`));
-});
-
-form.addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  errorBox.hidden = true;
-  const data = new FormData(form);
-  const body = {
-    kind: data.get("kind"),
-    prompt: data.get("prompt"),
-    negative_prompt: data.get("negative_prompt"),
-    aspect_ratio: data.get("aspect_ratio"),
-    quality: data.get("quality"),
-    count: Number(data.get("count")),
-    backend: data.get("backend"),
-  };
-  if (data.get("seed")) body.seed = Number(data.get("seed"));
-  button.disabled = true;
-  try {
-    current = await api("generations", { method: "POST", body });
-    if (data.get("lock_seed")) form.elements.seed.value = current.seed;
-    render(current);
-    poll(current.id);
-  } catch (err) {
-    button.disabled = false;
-    showError(errorBox, err);
+  // Quota refusals say when to try again; a short wait keeps the button off until then.
+  function holdUntilRetry(err) {
+    if (err.status !== 429 || !err.retryAfter || err.retryAfter > 120) return;
+    clearTimeout(retryTimer);
+    button.disabled = true;
+    retryTimer = setTimeout(() => {
+      button.disabled = false;
+      errorBox.hidden = true;
+    }, err.retryAfter * 1000);
   }
-});
 
-cancel.addEventListener("click", async () => {
-  if (!current) return;
-  try { render(await api(`generations/${current.id}/cancel`, { method: "POST" })); } catch (err) { showError(errorBox, err); }
-});
+  // A slow fallback in case the socket is down: the API is the truth.
+  async function poll(jobId) {
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    if (!current || current.id !== jobId || FINISHED.includes(current.status)) return;
+    try { render(await request(`generations/${jobId}`)); } catch { /* try again */ }
+    poll(jobId);
+  }
+
+  on("generation.updated", (event) => render(event.job));
+  // After a reconnect the socket may have missed the end: ask the API.
+  on("reconnected", async () => {
+    if (current) render(await request(`generations/${current.id}`));
+  });
+
+  form.addEventListener("change", (ev) => {
+    if (["backend", "kind", "quality"].includes(ev.target.name)) applyBackend();
+  });
+  seed.addEventListener("input", () => {
+    if (seed.value) lockSeed.checked = true; // a typed seed is meant to be kept
+  });
+  lockSeed.addEventListener("change", () => {
+    // Locking right after a run keeps that run's seed; unlocking goes back to random.
+    if (lockSeed.checked && seed.value === "" && lastSeed !== null) seed.value = lastSeed;
+    if (!lockSeed.checked) seed.value = "";
+    seedNote.hidden = true;
+  });
+
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    errorBox.hidden = true;
+    const data = new FormData(form);
+    const kind = selectedKind();
+    const body = {
+      kind,
+      prompt: data.get("prompt"),
+      negative_prompt: data.get("negative_prompt"),
+      aspect_ratio: data.get("aspect_ratio"),
+      quality: data.get("quality"),
+      backend: data.get("backend"),
+    };
+    if (kind === "video") body.duration_s = Number(data.get("duration_s"));
+    else body.count = Number(data.get("count"));
+    // Locked: this seed every run. Unlocked: the server picks a new one each time.
+    if (lockSeed.checked && seed.value !== "") body.seed = Number(seed.value);
+    button.disabled = true;
+    try {
+      current = await request("generations", { method: "POST", body });
+      if (lockSeed.checked) seed.value = current.seed;
+      lastSeed = current.seed;
+      seedNote.textContent = lockSeed.checked ? "" : `Last run used seed ${lastSeed}. Lock it to keep it.`;
+      seedNote.hidden = lockSeed.checked;
+      render(current);
+      poll(current.id);
+    } catch (err) {
+      button.disabled = false;
+      showError(errorBox, err);
+      holdUntilRetry(err);
+    }
+  });
+
+  cancel.addEventListener("click", async () => {
+    if (!current) return;
+    try {
+      render(await request(`generations/${current.id}/cancel`, { method: "POST" }));
+    } catch (err) {
+      showError(errorBox, err);
+    }
+  });
+
+  applyBackend();
+  loadBackends();
+  loadQuota();
+}
