@@ -20,6 +20,8 @@ _run = f"t{os.getpid()}"
 os.environ.setdefault("CHANNELS_PREFIX", f"vivid-{_run}")
 os.environ.setdefault("CACHE_PREFIX", f"vivid-{_run}")
 os.environ.setdefault("CELERY_PREFIX", f"vivid-{_run}:")
+# And its own test database, so two runs on one machine never drop each other's.
+os.environ.setdefault("VIVID_TEST_DB_SUFFIX", f"_{_run}")
 # Worker and socket threads close their connections after each task or event, so the test
 # database can be dropped at the end.
 os.environ.setdefault("CONN_MAX_AGE", "0")
