@@ -88,3 +88,39 @@ def test_edits_run_in_the_worker(celery_worker, api, alice, make_video_asset):
     # The edit's inputs are recorded as its parents.
     body = client.get(f"/api/v1/generations/{ids['stitch']}").json()
     assert body["inputs"] == [str(first.id), str(second.id)] and body["op"] == "stitch"
+
+
+def test_extend_continues_a_generated_clip_without_a_jump(celery_worker, api, alice):
+    from apps.media import video
+
+    client = api(alice)
+    body = {"kind": "video", "prompt": "clouds drifting over hills", "duration_s": 2, "seed": 5}
+    source_id = client.post("/api/v1/generations", body, format="json").json()["id"]
+    source = wait_for(lambda: finished(source_id), timeout=90)
+    assert source.status == "succeeded", source.error
+    clip = source.assets.get()
+
+    response = client.post(
+        "/api/v1/edits", {"op": "extend", "assets": [clip.id], "duration_s": 2}, format="json"
+    )
+    assert response.status_code == 202, response.content
+    extended = wait_for(lambda: finished(response.json()["id"]), timeout=90)
+    assert extended.status == "succeeded", extended.error
+
+    info = probe_output(extended)
+    assert (info.width, info.height) == (clip.width, clip.height)
+    assert info.duration_s == pytest.approx(4.0, abs=1 / 24)
+    with default_storage.open(clip.original, "rb") as f:
+        before = [frame.astype("int16") for frame in video.decode(f.read())]
+    with default_storage.open(extended.assets.get().original, "rb") as f:
+        after = [frame.astype("int16") for frame in video.decode(f.read())]
+
+    def change(a, b):
+        return float(abs(a - b).mean())
+
+    # The new clip starts as the old one and carries on from its last frame with no cut: the step
+    # across the join is no bigger than the usual step between neighbouring frames.
+    assert change(before[24], after[24]) < 1.5
+    steps = [change(after[i], after[i + 1]) for i in range(len(after) - 1)]
+    join = change(after[len(before) - 1], after[len(before)])
+    assert join <= 2 * sorted(steps)[len(steps) // 2] + 1.0
