@@ -323,8 +323,13 @@ def _check_extend(inputs, *, duration_s, **_) -> dict[str, Any]:
             "assets", "Only clips generated here can be extended; extend before trimming."
         )
     impl = backend_get(job.backend)
-    if impl is None or not impl.can_extend:
+    if impl is None or not (impl.can_extend or impl.can_continue):
         raise _invalid("assets", f"Clips from the {job.backend} backend cannot be extended.")
+    if not impl.can_extend and duration_s > impl.max_duration_s:
+        raise _invalid(
+            "duration_s",
+            f"The {job.backend} backend continues a clip by 1 to {impl.max_duration_s} s.",
+        )
     total = (clip.duration_s or 0) + duration_s
     if total > MAX_EDIT_DURATION_S:
         raise _invalid("duration_s", f"The result would be over {MAX_EDIT_DURATION_S} s.")

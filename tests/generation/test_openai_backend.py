@@ -565,3 +565,74 @@ def test_a_video_longer_than_twelve_seconds_is_refused_at_request_time(openai_jo
             "long."
         ]
     }
+
+
+@pytest.mark.django_db
+def test_extend_continues_a_clip_from_its_last_frame_and_the_prompt(
+    openai_jobs, standin, make_user, django_capture_on_commit_callbacks
+):
+    import numpy as np
+    from django.core.files.storage import default_storage
+
+    from apps.media import video
+
+    user = make_user()
+    source = _request_job(
+        user,
+        django_capture_on_commit_callbacks,
+        kind="video",
+        prompt="a paper boat on a river",
+        aspect_ratio="16:9",
+        quality="draft",
+        duration_s=2,
+    )
+    services.job_run(job_id=source.id)
+    clip = source.assets.get()
+    with default_storage.open(clip.original, "rb") as f:
+        clip_data = f.read()
+
+    with django_capture_on_commit_callbacks():
+        edit = services.edit_request(
+            owner=user, op="extend", assets=[clip.id], duration_s=3, prompt="it reaches the sea"
+        )
+    services.job_run(job_id=edit.id)
+
+    edit.refresh_from_db()
+    assert edit.status == GenerationJob.Status.SUCCEEDED, edit.error
+    with default_storage.open(edit.assets.get().original, "rb") as f:
+        info = probe(f.read())
+    assert (info.width, info.height) == (1280, 720)
+    assert info.duration_s == pytest.approx(5.0, abs=1 / 24)
+    # The provider was asked for a continuation: the new prompt, starting from the clip's end.
+    create = [c for c in standin.calls("POST") if c["path"].endswith("/videos")][-1]
+    assert create["body"]["prompt"].startswith("it reaches the sea")
+    with Image.open(io.BytesIO(create["body"]["input_reference"])) as reference:
+        assert reference.size == (1280, 720)
+        start = np.asarray(reference.convert("RGB"), dtype=np.int16)
+    last = video.last_frame(clip_data).astype(np.int16)
+    assert float(np.abs(start - last).mean()) < 2.0
+
+
+@pytest.mark.django_db
+def test_a_continuation_longer_than_the_provider_makes_is_refused(
+    openai_jobs, standin, make_user, django_capture_on_commit_callbacks
+):
+    from apps.core.exceptions import ApplicationError
+
+    user = make_user()
+    source = _request_job(
+        user,
+        django_capture_on_commit_callbacks,
+        kind="video",
+        prompt="a paper boat on a river",
+        aspect_ratio="16:9",
+        quality="draft",
+        duration_s=2,
+    )
+    services.job_run(job_id=source.id)
+    with pytest.raises(ApplicationError) as refused:
+        services.edit_request(
+            owner=user, op="extend", assets=[source.assets.get().id], duration_s=15
+        )
+    assert refused.value.code == "invalid" and "duration_s" in refused.value.fields
+    assert GenerationJob.objects.filter(owner=user).count() == 1

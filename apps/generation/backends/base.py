@@ -40,6 +40,8 @@ class GenerationRequest:
     quality: str = "draft"  # "draft" or "final"
     count: int = 1  # variations, images only
     duration_s: float | None = None  # videos only
+    # A PNG the video must start from (the last frame of a clip being continued), or None.
+    start_frame: bytes | None = None
 
 
 @dataclass
@@ -65,6 +67,9 @@ class GenerationBackend(ABC):
     # True when rendering the same request with a longer duration continues the same clip
     # seamlessly (frame i depends only on the request and i), which the "extend" edit relies on.
     can_extend: bool = False
+    # True when a video can start from a given picture (``GenerationRequest.start_frame``): the
+    # "extend" edit then continues any of its clips from the clip's last frame and the prompt.
+    can_continue: bool = False
 
     def __init__(self, alias: str, **options: Any) -> None:
         self.alias = alias

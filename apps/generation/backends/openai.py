@@ -164,6 +164,8 @@ class OpenAIBackend(GenerationBackend):
         self.max_wait_s = float(merged["max_wait_s"])
         self.max_retries = int(merged["max_retries"])
         self.model = self.image_model
+        # The video API takes a first-frame reference, so clips can be continued.
+        self.can_continue = self.video_model is not None
         if self.video_model is None:
             self.kinds = ("image",)
             self.max_duration_s = 0
@@ -325,12 +327,19 @@ class OpenAIBackend(GenerationBackend):
         seconds = provider_seconds(duration)
         api_w, api_h = nearest_size(API_VIDEO_SIZES, request.width, request.height)
         progress(0.0)
+        extra: dict[str, Any] = {}
+        if request.start_frame is not None:
+            # The reference must have the provider's frame size; it becomes the first frame.
+            with Image.open(io.BytesIO(request.start_frame)) as image:
+                start = _png(fit_image(_to_rgb(image), api_w, api_h))
+            extra["input_reference"] = ("start.png", start, "image/png")
         with self._provider_errors(self.video_model):
             job = client.videos.create(
                 model=self.video_model,
                 prompt=self._prompt(request),
                 seconds=str(seconds),  # type: ignore[arg-type]
                 size=f"{api_w}x{api_h}",  # type: ignore[arg-type]
+                **extra,
             )
         try:
             job = self._wait_for_video(client, job, progress)
