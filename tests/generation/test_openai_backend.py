@@ -567,6 +567,21 @@ def test_a_video_longer_than_twelve_seconds_is_refused_at_request_time(openai_jo
     }
 
 
+def _generated_clip(user, captured):
+    """A 2 s 720p clip made by the openai backend, in the user's Library."""
+    source = _request_job(
+        user,
+        captured,
+        kind="video",
+        prompt="a paper boat on a river",
+        aspect_ratio="16:9",
+        quality="draft",
+        duration_s=2,
+    )
+    services.job_run(job_id=source.id)
+    return source.assets.get()
+
+
 @pytest.mark.django_db
 def test_extend_continues_a_clip_from_its_last_frame_and_the_prompt(
     openai_jobs, standin, make_user, django_capture_on_commit_callbacks
@@ -577,17 +592,7 @@ def test_extend_continues_a_clip_from_its_last_frame_and_the_prompt(
     from apps.media import video
 
     user = make_user()
-    source = _request_job(
-        user,
-        django_capture_on_commit_callbacks,
-        kind="video",
-        prompt="a paper boat on a river",
-        aspect_ratio="16:9",
-        quality="draft",
-        duration_s=2,
-    )
-    services.job_run(job_id=source.id)
-    clip = source.assets.get()
+    clip = _generated_clip(user, django_capture_on_commit_callbacks)
     with default_storage.open(clip.original, "rb") as f:
         clip_data = f.read()
 
@@ -620,19 +625,8 @@ def test_a_continuation_longer_than_the_provider_makes_is_refused(
     from apps.core.exceptions import ApplicationError
 
     user = make_user()
-    source = _request_job(
-        user,
-        django_capture_on_commit_callbacks,
-        kind="video",
-        prompt="a paper boat on a river",
-        aspect_ratio="16:9",
-        quality="draft",
-        duration_s=2,
-    )
-    services.job_run(job_id=source.id)
+    clip = _generated_clip(user, django_capture_on_commit_callbacks)
     with pytest.raises(ApplicationError) as refused:
-        services.edit_request(
-            owner=user, op="extend", assets=[source.assets.get().id], duration_s=15
-        )
+        services.edit_request(owner=user, op="extend", assets=[clip.id], duration_s=15)
     assert refused.value.code == "invalid" and "duration_s" in refused.value.fields
     assert GenerationJob.objects.filter(owner=user).count() == 1
