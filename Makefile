@@ -29,7 +29,7 @@ help:
 	@echo "make lint     ruff check and ruff format --check"
 	@echo "make format   fix what ruff can fix and format the code"
 	@echo "make migrate  apply database migrations"
-	@echo "make bench    run the generation benchmark"
+	@echo "make bench   run the benchmarks (BENCH=media for one; each prints JSON)"
 	@echo "make clean    remove caches and regenerable files in var/ (keeps the database and media)"
 	@echo "make reset-data  delete everything in var/: database, media, queues"
 
@@ -61,12 +61,15 @@ format: $(STAMP)
 migrate: $(STAMP)
 	$(VENV_PYTHON) manage.py migrate
 
+# `make bench` runs every benchmark under tests/bench/; `make bench BENCH=media` runs one.
+# Each prints one JSON object. BENCH_ARGS are passed on (e.g. BENCH_ARGS=--stress).
+BENCH ?= $(basename $(notdir $(wildcard tests/bench/*.py)))
+BENCH_ARGS ?=
 bench: $(STAMP)
-	@if [ -f tests/bench/generation.py ]; then \
-		$(VENV_PYTHON) tests/bench/generation.py; \
-	else \
-		echo "tests/bench/generation.py does not exist yet: nothing to run"; \
-	fi
+	@for name in $(filter-out __init__ conftest,$(BENCH)); do \
+		echo "== tests/bench/$$name.py" >&2; \
+		$(VENV_PYTHON) tests/bench/$$name.py $(BENCH_ARGS) || exit 1; \
+	done
 
 # var/ holds the embedded database (vivid.sqlite3) and media: clean leaves those alone.
 clean:
