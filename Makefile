@@ -21,7 +21,7 @@ endif
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format migrate bench clean reset-data
+.PHONY: help install run test lint format migrate demo bench bench-feed clean reset-data
 
 help:
 	@echo "make run      start Vivid (web, worker, beat, embedded Valkey) on http://127.0.0.1:8000/"
@@ -29,6 +29,7 @@ help:
 	@echo "make lint     ruff check and ruff format --check"
 	@echo "make format   fix what ruff can fix and format the code"
 	@echo "make migrate  apply database migrations"
+	@echo "make demo     add the small demo data set (make run does on first start)"
 	@echo "make bench   run the benchmarks (BENCH=media for one; each prints JSON)"
 	@echo "make clean    remove caches and regenerable files in var/ (keeps the database and media)"
 	@echo "make reset-data  delete everything in var/: database, media, queues"
@@ -60,6 +61,15 @@ format: $(STAMP)
 
 migrate: $(STAMP)
 	$(VENV_PYTHON) manage.py migrate
+
+# Demo data (creators, posts, follows, reactions, comments); `make run` adds it on first start.
+demo: $(STAMP)
+	$(VENV_PYTHON) manage.py migrate
+	$(VENV_PYTHON) manage.py seed --scale small
+
+# The feed benchmark needs PostgreSQL: DATABASE_URL=postgres://... make bench-feed
+bench-feed: $(STAMP)
+	$(VENV_PYTHON) tests/bench/feed.py $(BENCH_ARGS)
 
 # `make bench` runs every benchmark under tests/bench/; `make bench BENCH=media` runs one.
 # Each prints one JSON object. BENCH_ARGS are passed on (e.g. BENCH_ARGS=--stress).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -128,10 +129,24 @@ def events(monkeypatch) -> CapturedEvents:
     lock = threading.Lock()
 
     def capture(group: str, message: dict[str, Any]) -> None:
+        # Fan-out sends events already serialised (``text``); capture them as dicts all the same.
+        event = json.loads(message["text"]) if "text" in message else message.get("event", message)
         with lock:
-            captured.sent.append((group, message.get("event", message)))
+            captured.sent.append((group, event))
+
+    def capture_many(groups, message: dict[str, Any], **kwargs: Any) -> int:
+        names = list(groups)
+        for group in names:
+            capture(group, message)
+        return len(names)
 
     monkeypatch.setattr(events_module, "send_now", capture)
+    monkeypatch.setattr(events_module, "send_many", capture_many)
+
+    def capture_users(user_ids, message: dict[str, Any]) -> int:
+        return capture_many([f"user.{user_id}" for user_id in user_ids], message)
+
+    monkeypatch.setattr(events_module, "send_to_users", capture_users)
     # Modules that imported send_now by name use the same capture.
     import apps.generation.services as gen
     import apps.posts.fanout as fanout
@@ -139,6 +154,8 @@ def events(monkeypatch) -> CapturedEvents:
 
     monkeypatch.setattr(gen, "send_now", capture)
     monkeypatch.setattr(fanout, "send_now", capture)
+    monkeypatch.setattr(fanout, "send_many", capture_many)
+    monkeypatch.setattr(fanout, "send_to_users", capture_users)
     if hasattr(posts, "send_now"):
         monkeypatch.setattr(posts, "send_now", capture)
     return captured

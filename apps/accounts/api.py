@@ -1,7 +1,8 @@
 """Accounts API: sign-up, tokens, me, public profiles."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +20,7 @@ from apps.accounts.serializers import (
     TokenOut,
 )
 from apps.core.api import validated
+from apps.core.exceptions import ApplicationError
 
 
 class SignupApi(APIView):
@@ -86,6 +88,40 @@ class MeApi(APIView):
         data = validated(MeIn, request.data)
         user = services.user_update(user=request.user, **data)
         return Response(MeOut(user).data)
+
+
+class AvatarIn(serializers.Serializer):
+    file = serializers.FileField()
+
+
+class MeAvatarApi(APIView):
+    """The profile picture: ``PUT`` a multipart ``file`` (PNG, JPEG, WebP or GIF), or delete it."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": AvatarIn},
+        responses={200: MeOut},
+        operation_id="me_avatar_set",
+    )
+    def put(self, request):
+        upload = request.data.get("file")
+        if upload is None or not hasattr(upload, "read"):
+            raise ApplicationError(
+                "invalid", "Some fields are not valid.", fields={"file": ["Attach a file."]}
+            )
+        if upload.size > services.AVATAR_MAX_BYTES:  # refused before it is read into memory
+            raise ApplicationError(
+                "payload_too_large",
+                f"The file is larger than {services.AVATAR_MAX_BYTES // 1024} KiB.",
+                fields={"file": ["Too large."]},
+            )
+        user = services.user_avatar_set(user=request.user, data=upload.read())
+        return Response(MeOut(user).data)
+
+    @extend_schema(responses={200: MeOut}, operation_id="me_avatar_remove")
+    def delete(self, request):
+        return Response(MeOut(services.user_avatar_remove(user=request.user)).data)
 
 
 class UserDetailApi(APIView):

@@ -38,6 +38,14 @@ class User(AbstractUser):
     sensitive_media = models.CharField(
         max_length=4, choices=SensitiveMedia.choices, default=SensitiveMedia.BLUR
     )
+    # The profile picture: an asset made from an upload (see media.uploads), shown to everyone.
+    avatar = models.ForeignKey(
+        "media.Asset",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="avatar_of",
+    )
 
     objects = VividUserManager()
 

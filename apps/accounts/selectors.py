@@ -22,10 +22,16 @@ def token_list(*, user: User) -> QuerySet[AccessToken]:
 def profile_get(*, username: str, viewer: User | None) -> User:
     """A user with the counts a profile shows: followers, following, posts the viewer may see."""
     from apps.posts.selectors import post_count_visible
-    from apps.social.selectors import follow_counts, follows
+    from apps.social.selectors import blocked_either_way, follow_counts, follow_state, mutes
 
     user = user_get_by_username(username=username)
+    signed_in = bool(viewer and viewer.is_authenticated)
+    # A block hides each from the other: the profile answers like a missing one.
+    if signed_in and blocked_either_way(a_id=viewer.pk, b_id=user.pk):
+        raise ApplicationError("not_found", "Not found.")
     user.followers_count, user.following_count = follow_counts(user=user)
     user.posts_count = post_count_visible(author=user, viewer=viewer)
-    user.viewer_follows = bool(viewer and viewer.is_authenticated and follows(viewer, user))
+    user.follow_state = follow_state(viewer=viewer, user=user)
+    user.viewer_follows = user.follow_state == "following"
+    user.viewer_mutes = bool(signed_in and mutes(muter=viewer, muted=user))
     return user

@@ -1,3 +1,4 @@
+from django.urls import reverse
 from rest_framework import serializers
 
 from apps.accounts.models import AccessToken, User
@@ -12,7 +13,10 @@ class UserOut(serializers.ModelSerializer):
         fields = ["id", "username", "display_name", "bio", "avatar_url", "is_private"]
 
     def get_avatar_url(self, user: User) -> str | None:
-        return None  # avatar uploads arrive with the media pipeline
+        """The profile picture's thumbnail (public to everyone), or null."""
+        if not user.avatar_id:
+            return None
+        return reverse("media:asset-file", kwargs={"asset_id": user.avatar_id, "variant": "thumb"})
 
 
 class MeOut(UserOut):
@@ -32,6 +36,9 @@ class ProfileOut(UserOut):
     following_count = serializers.IntegerField(read_only=True)
     posts_count = serializers.IntegerField(read_only=True)
     viewer_follows = serializers.BooleanField(read_only=True)
+    # "following", "requested" (a private account has not answered yet) or "none".
+    follow_state = serializers.CharField(read_only=True)
+    viewer_mutes = serializers.BooleanField(read_only=True)
 
     class Meta(UserOut.Meta):
         fields = [
@@ -40,6 +47,8 @@ class ProfileOut(UserOut):
             "following_count",
             "posts_count",
             "viewer_follows",
+            "follow_state",
+            "viewer_mutes",
         ]
 
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 from apps.accounts.models import AccessToken, User, hash_token, username_validator
 from apps.core.exceptions import ApplicationError
 from apps.realtime.events import close_on_commit
-from apps.realtime.groups import token_group
+from apps.realtime.groups import session_group, token_group, user_group
+from apps.realtime.limits import CLOSE_AUTH, CLOSE_SUSPENDED
 
 TOKEN_PREFIX = "vvd_"
 DEFAULT_SCOPES = ("read", "write")
@@ -65,6 +66,85 @@ def user_update(*, user: User, **changes: object) -> User:
         setattr(user, name, value)
     user.save(update_fields=[*changes.keys()])
     return user
+
+
+def session_logout(*, request) -> None:
+    """Log the browser out and close the sockets that this session opened (not other devices')."""
+    from django.contrib.auth import logout
+
+    key = request.session.session_key
+    logout(request)
+    if key:
+        close_on_commit(session_group(key), CLOSE_AUTH)
+
+
+def user_password_change(*, user: User, old_password: str, new_password: str) -> User:
+    """Change the password. Every open socket of the user closes: other sessions end with the
+    old password, and a socket must not outlive the credentials it was opened with."""
+    if not user.check_password(old_password):
+        raise ApplicationError(
+            "invalid", "Some fields are not valid.", fields={"old_password": ["Wrong password."]}
+        )
+    try:
+        validate_password(new_password, user)
+    except ValidationError as e:
+        raise ApplicationError(
+            "invalid", "Some fields are not valid.", fields={"new_password": list(e.messages)}
+        ) from e
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        close_on_commit(user_group(user.pk), CLOSE_AUTH)
+    return user
+
+
+def user_suspend(*, user: User) -> User:
+    """Suspend an account: it can no longer log in or use its tokens, and its sockets close."""
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        close_on_commit(user_group(user.pk), CLOSE_SUSPENDED)
+    return user
+
+
+AVATAR_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
+AVATAR_MAX_BYTES = 5 * 1024 * 1024
+
+
+def user_avatar_set(*, user: User, data: bytes) -> User:
+    """Replace the profile picture with an uploaded image.
+
+    The upload goes through media's one entry point for untrusted files (type from the bytes,
+    size and pixel caps, metadata gone); a refusal raises before anything is stored. The previous
+    picture is deleted unless a post shows it.
+    """
+    from apps.media.services import asset_create_from_upload
+
+    with transaction.atomic():
+        asset = asset_create_from_upload(
+            owner=user, data=data, allowed=AVATAR_TYPES, max_bytes=AVATAR_MAX_BYTES
+        )
+        previous = user.avatar
+        user.avatar = asset
+        user.save(update_fields=["avatar"])
+        _forget_avatar(previous)
+    return user
+
+
+def user_avatar_remove(*, user: User) -> User:
+    with transaction.atomic():
+        previous = user.avatar
+        user.avatar = None
+        user.save(update_fields=["avatar"])
+        _forget_avatar(previous)
+    return user
+
+
+def _forget_avatar(asset) -> None:
+    from apps.media.services import asset_delete
+
+    if asset is not None and not asset.posts.exists():
+        asset_delete(asset=asset)
 
 
 def token_create(

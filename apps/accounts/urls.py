@@ -7,6 +7,7 @@ urlpatterns = [
     path("signup", views.signup, name="signup"),
     path("login", views.LoginView.as_view(), name="login"),
     path("logout", views.logout, name="logout"),
+    path("settings/avatar", views.avatar_upload, name="avatar"),
     path("u/<str:username>", views.profile, name="profile"),
     path("u/<str:username>/follow", views.follow_toggle, name="follow"),
 ]

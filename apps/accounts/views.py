@@ -1,5 +1,6 @@
 """Sign-up, log-in, log-out and profile pages, over the same services as the API."""
 
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -7,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.accounts import selectors, services
-from apps.accounts.forms import SignupForm
+from apps.accounts.forms import AvatarForm, SignupForm
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams
 from apps.posts.selectors import feed_user
@@ -34,7 +35,14 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-logout = auth_views.LogoutView.as_view()
+class LogoutView(auth_views.LogoutView):
+    def post(self, request, *args, **kwargs):
+        """As Django's, through the service that also closes this session's sockets."""
+        services.session_logout(request=request)
+        return redirect(self.get_success_url())
+
+
+logout = LogoutView.as_view()
 
 
 def profile(request, username: str):
@@ -50,15 +58,42 @@ def profile(request, username: str):
 @require_POST
 def follow_toggle(request, username: str):
     """The follow button: follows or unfollows, and answers with the button for htmx to swap."""
-    followee = selectors.user_get_by_username(username=username)
-    if request.POST.get("action") == "unfollow":
-        social_services.follow_delete(follower=request.user, followee=followee)
-    else:
-        try:
-            social_services.follow_create(follower=request.user, followee=followee)
-        except ApplicationError:
-            pass
-    profile = selectors.profile_get(username=username, viewer=request.user)
+    try:
+        followee = selectors.user_get_by_username(username=username)
+        if request.POST.get("action") == "unfollow":
+            social_services.follow_delete(follower=request.user, followee=followee)
+        else:
+            try:
+                social_services.follow_create(follower=request.user, followee=followee)
+            except ApplicationError as e:
+                if e.code == "not_found":  # a block between them: as if no such account
+                    raise
+        profile = selectors.profile_get(username=username, viewer=request.user)
+    except ApplicationError:
+        return render(request, "errors/404.html", status=404)
     if request.htmx:
         return render(request, "accounts/partials/follow_button.html", {"profile": profile})
     return redirect("accounts:profile", username=profile.username)
+
+
+@login_required
+@require_POST
+def avatar_upload(request):
+    """The profile picture form on one's own profile: upload a new picture, or remove it."""
+    if request.POST.get("action") == "remove":
+        services.user_avatar_remove(user=request.user)
+        return redirect("accounts:profile", username=request.user.username)
+    form = AvatarForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a picture to upload.")
+    else:
+        upload = form.cleaned_data["file"]
+        try:
+            if upload.size > services.AVATAR_MAX_BYTES:
+                raise ApplicationError("payload_too_large", "The picture is larger than 5 MiB.")
+            services.user_avatar_set(user=request.user, data=upload.read())
+        except ApplicationError as e:
+            messages.error(request, e.message)
+        else:
+            messages.success(request, "Your profile picture is updated.")
+    return redirect("accounts:profile", username=request.user.username)

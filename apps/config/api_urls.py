@@ -5,6 +5,7 @@ from django.urls import path
 from apps.accounts import api as accounts
 from apps.generation import api as generation
 from apps.media import api as media
+from apps.notifications import api as notifications
 from apps.posts import api as posts
 from apps.social import api as social
 
@@ -13,9 +14,19 @@ urlpatterns = [
     path("auth/tokens", accounts.TokensApi.as_view()),
     path("auth/tokens/<int:token_id>", accounts.TokenDetailApi.as_view()),
     path("me", accounts.MeApi.as_view()),
+    path("me/avatar", accounts.MeAvatarApi.as_view()),
     path("users/<str:username>", accounts.UserDetailApi.as_view()),
     path("users/<str:username>/posts", posts.UserPostsApi.as_view()),
     path("users/<str:username>/follow", social.FollowApi.as_view()),
+    path("users/<str:username>/block", social.BlockApi.as_view()),
+    path("users/<str:username>/mute", social.MuteApi.as_view()),
+    path("me/follow_requests", social.FollowRequestsApi.as_view()),
+    path("me/follow_requests/<str:username>", social.FollowRequestDetailApi.as_view()),
+    path("me/followers/<str:username>", social.FollowerDetailApi.as_view()),
+    path("me/blocks", social.BlocksListApi.as_view()),
+    path("me/mutes", social.MutesListApi.as_view()),
+    path("notifications", notifications.NotificationsApi.as_view()),
+    path("notifications/read", notifications.NotificationsReadApi.as_view()),
     path("generation/backends", generation.BackendsApi.as_view()),
     path("generations", generation.JobsApi.as_view()),
     path("generations/<int:job_id>", generation.JobDetailApi.as_view()),
@@ -27,6 +38,10 @@ urlpatterns = [
     path("posts/<int:post_id>", posts.PostDetailApi.as_view()),
     path("posts/<int:post_id>/reactions", posts.ReactionsApi.as_view()),
     path("posts/<int:post_id>/reactions/<str:kind>", posts.ReactionDetailApi.as_view()),
+    path("posts/<int:post_id>/comments", posts.CommentsApi.as_view()),
+    path("posts/<int:post_id>/comments/<int:comment_id>", posts.CommentDetailApi.as_view()),
+    path("posts/<int:post_id>/remixes", posts.RemixesApi.as_view()),
+    path("tags/<str:tag>/posts", posts.TagPostsApi.as_view()),
     path("feed/home", posts.HomeFeedApi.as_view()),
     path("feed/public", posts.PublicFeedApi.as_view()),
 ]

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "apps.media",
     "apps.generation",
     "apps.posts",
+    "apps.notifications",
     "apps.realtime",
 ]
 
@@ -141,6 +142,25 @@ CHANNEL_LAYERS = {
         },
     }
 }
+# `pubsub` switches to Redis PUBLISH/SUBSCRIBE (RedisPubSubChannelLayer): no per-message queues
+# in Redis, so nothing is kept for a process that is away. tests/bench/realtime.py compares them.
+if env.str("CHANNEL_LAYER", default="redis") == "pubsub":
+    CHANNEL_LAYERS["default"] = {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL}],
+            "prefix": env.str("CHANNELS_PREFIX", default="vivid"),
+        },
+    }
+# How fan-out reaches followers' sockets: `multicast` (one Redis PUBLISH per batch of online
+# followers, delivered by each web process to its own sockets) or `groups` (one channel-layer
+# message per follower's `user.<id>` group). See apps/realtime/multicast.py.
+REALTIME_FANOUT = env.str("REALTIME_FANOUT", default="multicast")
+# Sockets: per user, per connection (apps/realtime/limits.py has the close codes).
+REALTIME_MAX_SOCKETS_PER_USER = env.int("REALTIME_MAX_SOCKETS_PER_USER", default=20)
+REALTIME_FRAMES_PER_S = env.float("REALTIME_FRAMES_PER_S", default=10.0)
+REALTIME_FRAME_BURST = env.int("REALTIME_FRAME_BURST", default=30)
+REALTIME_MAX_FRAME_BYTES = 65_536
 
 CACHES = {
     "default": {
@@ -214,6 +234,31 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
+# Media on any S3-compatible store when a bucket is named (django-storages); the local disk
+# otherwise. Objects stay private: every file goes out through Vivid's permission-checked views.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "default_acl": None,
+            "querystring_auth": True,
+            # Content-addressed names: the same name always holds the same bytes.
+            "file_overwrite": True,
+        },
+    }
+# How long a signed media link works (links handed to API clients and S3 redirects).
+MEDIA_SIGNED_URL_TTL_S = env.int("MEDIA_SIGNED_URL_TTL_S", default=3600)
+# With S3, answer permitted requests with a redirect to a presigned URL valid this long (seconds)
+# instead of streaming through Vivid; 0 streams (the default: access ends at once on deletion).
+MEDIA_S3_REDIRECT_S = env.int("MEDIA_S3_REDIRECT_S", default=0)
+# Untrusted uploads (avatars now): bytes and decoded pixels at most, and processing time.
+MEDIA_UPLOAD_MAX_BYTES = env.int("MEDIA_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+MEDIA_UPLOAD_MAX_PIXELS = env.int("MEDIA_UPLOAD_MAX_PIXELS", default=40_000_000)
+MEDIA_UPLOAD_TIME_LIMIT_S = env.float("MEDIA_UPLOAD_TIME_LIMIT_S", default=20.0)
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

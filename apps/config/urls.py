@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.generation.urls")),
     path("", include("apps.posts.urls")),
+    path("", include("apps.social.urls")),
 ]
 
 handler404 = core_views.not_found

@@ -18,6 +18,7 @@ class JobIn(serializers.Serializer):
     count = serializers.IntegerField(min_value=1, max_value=4, required=False, default=1)
     duration_s = serializers.IntegerField(min_value=1, max_value=20, required=False)
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False)
+    remix_of = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
 
 class EditIn(serializers.Serializer):

@@ -77,10 +77,13 @@ def job_request(
     duration_s: int | None = None,
     seed: int | None = None,
     idempotency_key: str | None = None,
+    remix_of: int | None = None,
 ) -> GenerationJob:
     """Check a generation request and queue it; the worker picks it up after commit.
 
     A repeat with the same ``idempotency_key`` returns the first job and queues nothing.
+    ``remix_of`` names the post being remixed: it must be visible to the owner and allow
+    remixes (403 otherwise); it is kept in the job's params, and posts of its results link to it.
     """
     if idempotency_key:
         existing = GenerationJob.objects.filter(
@@ -120,6 +123,10 @@ def job_request(
     if refusal:
         field = "duration_s" if "videos of" in refusal else "aspect_ratio"
         raise _invalid(field, refusal)
+    if remix_of is not None:
+        from apps.posts.selectors import remix_parent_check
+
+        remix_parent_check(post_id=remix_of, viewer=owner)
     if seed is None:
         seed = secrets.randbelow(SEED_MAX + 1)
     elif not 0 <= seed <= SEED_MAX:
@@ -133,6 +140,8 @@ def job_request(
         "height": height,
         "duration_s": duration_s if kind == GenerationJob.Kind.VIDEO else None,
     }
+    if remix_of is not None:
+        params["remix_of"] = str(remix_of)
     cost = job_cost(kind=kind, quality=quality, count=params["count"], duration_s=duration_s)
     return _job_create(
         owner=owner,

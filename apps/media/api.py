@@ -11,4 +11,5 @@ from apps.media.serializers import AssetOut
 class AssetApi(APIView):
     @extend_schema(responses={200: AssetOut}, operation_id="assets_get")
     def get(self, request, asset_id: int):
-        return Response(AssetOut(asset_get_visible(asset_id=asset_id, viewer=request.user)).data)
+        asset = asset_get_visible(asset_id=asset_id, viewer=request.user)
+        return Response(AssetOut(asset, context={"request": request}).data)

@@ -9,13 +9,17 @@ from apps.core.models import BaseModel
 
 class AssetQuerySet(models.QuerySet):
     def visible_to(self, viewer) -> "AssetQuerySet":
-        """An asset is visible to its owner, and to anyone who may see a post showing it."""
+        """An asset is visible to its owner, to anyone who may see a post showing it, and to
+        everyone when it is someone's profile picture. Everything else (the Library) is private.
+        """
+        from apps.accounts.models import User
         from apps.posts.models import Post
 
-        shown = Post.objects.visible_to(viewer).filter(asset=OuterRef("pk"))
+        shown = Exists(Post.objects.visible_to(viewer).filter(asset=OuterRef("pk")))
+        avatar = Exists(User.objects.filter(avatar=OuterRef("pk"), is_active=True))
         if viewer is not None and viewer.is_authenticated:
-            return self.filter(Q(owner=viewer) | Exists(shown))
-        return self.filter(Exists(shown))
+            return self.filter(Q(owner=viewer) | shown | avatar)
+        return self.filter(shown | avatar)
 
 
 class Asset(BaseModel):
@@ -43,8 +47,13 @@ class Asset(BaseModel):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     duration_s = models.FloatField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)  # frames per second (videos)
     bytes = models.PositiveBigIntegerField()
-    # {"thumb": path, "preview": path}; filled in asynchronously on the media queue.
+    # 64-bit DCT perceptual hash as 16 hex digits (of a clip's poster frame for videos): finds
+    # near-identical media that differ in bytes.
+    phash = models.CharField(max_length=16, blank=True, db_index=True)
+    # {name: storage path} of the variants made so far (see media.services.IMAGE_VARIANTS and
+    # VIDEO_VARIANTS); filled in asynchronously on the media queue.
     variants = models.JSONField(default=dict, blank=True)
     # Dominant colour as #rrggbb, shown until variants load.
     placeholder = models.CharField(max_length=7, blank=True)

@@ -1,11 +1,37 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from apps.media import signing
 from apps.media.models import Asset
 
 
 def asset_url(asset: Asset, variant: str = "original") -> str:
-    return reverse("media:asset-file", kwargs={"asset_id": asset.id, "variant": variant})
+    """The permission-checked URL of a file. Variant URLs carry the variant's version, so a
+    remade variant gets a new URL and cached copies of the old one are never shown for it."""
+    url = reverse("media:asset-file", kwargs={"asset_id": asset.id, "variant": variant})
+    path = asset.variants.get(variant) if variant != "original" else None
+    if path:
+        stem = path.rsplit("/", 1)[-1].split(".")[0]  # <sha256>-<settings tag>
+        url += "?v=" + stem.rsplit("-", 1)[-1][:12]
+    return url
+
+
+def asset_is_public(asset: Asset) -> bool:
+    """Shown to anyone at all (in a public post, or as an avatar); remembered on the instance."""
+    if not hasattr(asset, "_is_public"):
+        asset._is_public = Asset.objects.visible_to(None).filter(id=asset.id).exists()
+    return asset._is_public
+
+
+def asset_url_for(asset: Asset, variant: str, viewer) -> str:
+    """What an API client gets: the plain URL for public media, otherwise a short-lived signed
+    link for this viewer (it works without credentials, e.g. in an ``<img>``). Without a known
+    viewer (no request in the serializer's context), the plain URL, which works with the
+    caller's own credentials."""
+    if viewer is None or asset_is_public(asset):
+        return asset_url(asset, variant)
+    viewer_id = viewer.pk if viewer is not None and viewer.is_authenticated else None
+    return signing.signed_url(asset_id=asset.id, variant=variant, viewer_id=viewer_id)
 
 
 class AssetOut(serializers.ModelSerializer):
@@ -23,7 +49,9 @@ class AssetOut(serializers.ModelSerializer):
             "width",
             "height",
             "duration_s",
+            "fps",
             "sha256",
+            "phash",
             "bytes",
             "placeholder",
             "original_url",
@@ -31,11 +59,19 @@ class AssetOut(serializers.ModelSerializer):
             "provenance_id",
         ]
 
+    def _viewer(self):
+        request = self.context.get("request")
+        return getattr(request, "user", None)
+
     def get_original_url(self, asset: Asset) -> str:
-        return asset_url(asset)
+        return asset_url_for(asset, "original", self._viewer())
 
     def get_variants(self, asset: Asset) -> dict[str, str]:
-        return {name: asset_url(asset, name) for name in asset.variants}
+        """URLs of the variants made so far: ``thumb``, ``preview`` (images) or ``poster``
+        (videos) as WebP, the same with ``_avif``, and for videos ``video_480p``,
+        ``video_720p`` (when smaller than the original) and ``loop`` (a few muted seconds)."""
+        viewer = self._viewer()
+        return {name: asset_url_for(asset, name, viewer) for name in sorted(asset.variants)}
 
     def get_provenance_id(self, asset: Asset) -> str | None:
         return None  # signed provenance records arrive with the provenance app

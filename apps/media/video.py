@@ -144,3 +144,142 @@ def last_frame(data: bytes) -> np.ndarray:
     if last is None:
         raise ValueError("the video has no frames")
     return last
+
+
+def even(n: float) -> int:
+    """The nearest even integer of at least 2 (yuv420p needs even sides)."""
+    return max(2, round(n / 2) * 2)
+
+
+def fit(width: int, height: int, *, short_side: int | None = None, longest: int | None = None):
+    """The size of a downscale to a short side (renditions) or longest side (loops), never up."""
+    if short_side is not None:
+        scale = short_side / min(width, height)
+    else:
+        scale = (longest or max(width, height)) / max(width, height)
+    scale = min(scale, 1.0)
+    return even(width * scale), even(height * scale)
+
+
+def transcode(
+    data: bytes,
+    *,
+    width: int,
+    height: int,
+    crf: int = 23,
+    preset: str = "veryfast",
+    max_s: float | None = None,
+    on_frame: Callable[[int], None] | None = None,
+) -> bytes:
+    """Re-encode a clip's video to H.264 MP4 at ``width``x``height`` with no sound (renditions
+    and grid loops). Frames are scaled by FFmpeg's swscale in the decoder's own pixel format,
+    with no trip through RGB; ``max_s`` keeps only the first seconds."""
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
+        with av.open(io.BytesIO(data), mode="r") as src:
+            in_stream = src.streams.video[0]
+            in_stream.thread_type = "AUTO"
+            rate = in_stream.average_rate or in_stream.guessed_rate or Fraction(FPS)
+            out = av.open(tmp.name, mode="w", options={"movflags": "+faststart"})
+            try:
+                stream = out.add_stream("libx264", rate=rate)
+                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                stream.time_base = 1 / Fraction(rate)
+                stream.options = {
+                    "crf": str(crf),
+                    "preset": preset,
+                    "threads": str(ENCODER_THREADS),
+                }
+                for i, frame in enumerate(src.decode(in_stream)):
+                    t = float(frame.pts * in_stream.time_base) if frame.pts is not None else 0.0
+                    if max_s is not None and t >= max_s - 1e-6:
+                        break
+                    scaled = frame.reformat(
+                        width=width, height=height, format="yuv420p", interpolation="LANCZOS"
+                    )
+                    # The frame keeps its own timestamp and time base; PyAV rescales it.
+                    scaled.pts, scaled.time_base = frame.pts, frame.time_base
+                    for packet in stream.encode(scaled):
+                        out.mux(packet)
+                    if on_frame is not None:
+                        on_frame(i)
+                for packet in stream.encode(None):
+                    out.mux(packet)
+            finally:
+                out.close()
+        return Path(tmp.name).read_bytes()
+
+
+@dataclass(frozen=True)
+class ProbeLimits:
+    """What an untrusted clip may be: checked from its container before any frame is decoded."""
+
+    max_side: int = 4096
+    max_duration_s: float = 60.0
+    max_streams: int = 2
+    codecs: tuple[str, ...] = ("h264",)
+
+
+class ProbeRefused(ValueError):
+    """The clip breaks a limit or cannot be read; the message says which, for the uploader."""
+
+
+# The MP4 demuxer must never follow references to other files or URLs inside a clip (``dref``
+# boxes): untrusted input is read from memory and nothing else.
+SAFE_DEMUXER_OPTIONS = {"enable_drefs": "0", "use_absolute_path": "0"}
+
+
+def probe_untrusted(data: bytes, limits: ProbeLimits = ProbeLimits()) -> VideoInfo:
+    """Probe an uploaded MP4 with the demuxer forced (no format guessing, no protocols but the
+    bytes in memory) and enforce ``limits``; then decode its first frame to prove it plays."""
+    try:
+        container = av.open(io.BytesIO(data), mode="r", format="mp4", options=SAFE_DEMUXER_OPTIONS)
+    except av.FFmpegError as e:
+        raise ProbeRefused("The video cannot be read.") from e
+    with container:
+        if len(container.streams) > limits.max_streams:
+            raise ProbeRefused(f"The video has more than {limits.max_streams} streams.")
+        if not container.streams.video:
+            raise ProbeRefused("The file has no video stream.")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if ctx.name not in limits.codecs:
+            raise ProbeRefused("Only H.264 video is accepted.")
+        if not ctx.width or not ctx.height:
+            raise ProbeRefused("The video has no size.")
+        if max(ctx.width, ctx.height) > limits.max_side:
+            raise ProbeRefused(f"The video is larger than {limits.max_side} pixels.")
+        duration = 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        if container.duration is not None:
+            duration = max(duration, float(container.duration) / av.time_base)
+        if duration > limits.max_duration_s:
+            raise ProbeRefused(f"The video is longer than {limits.max_duration_s:g} s.")
+        try:
+            next(iter(container.decode(stream)))
+        except (av.FFmpegError, StopIteration) as e:
+            raise ProbeRefused("The video cannot be decoded.") from e
+    return probe(data)
+
+
+def remux_clean(data: bytes) -> bytes:
+    """The same packets in a fresh MP4 without container or stream metadata (titles, locations,
+    encoder tags): nothing is re-encoded. Only the first video and audio streams are kept."""
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
+        with av.open(io.BytesIO(data), mode="r", format="mp4", options=SAFE_DEMUXER_OPTIONS) as src:
+            keep = [src.streams.video[0], *src.streams.audio[:1]]
+            out = av.open(tmp.name, mode="w", options={"movflags": "+faststart"})
+            try:
+                mapping = {}
+                for s in keep:
+                    o = out.add_stream_from_template(s)
+                    o.metadata.clear()
+                    mapping[s.index] = o
+                for packet in src.demux(keep):
+                    if packet.dts is None:
+                        continue
+                    packet.stream = mapping[packet.stream.index]
+                    out.mux(packet)
+            finally:
+                out.close()
+        return Path(tmp.name).read_bytes()

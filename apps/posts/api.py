@@ -1,17 +1,26 @@
 """Posts, feeds and reactions API."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.auth import TokenScopes
 from apps.accounts.selectors import user_get_by_username
 from apps.core.api import validated
+from apps.core.exceptions import ApplicationError
 from apps.core.pagination import Page, PageParams
 from apps.posts import selectors, services
-from apps.posts.serializers import PostIn, PostOut, ReactionIn, ReactionsOut
+from apps.posts.serializers import (
+    CommentIn,
+    CommentOut,
+    PostIn,
+    PostOut,
+    ReactionIn,
+    ReactionsOut,
+    posts_data,
+)
 
 
 def post_data(post, viewer) -> dict:
@@ -21,8 +30,7 @@ def post_data(post, viewer) -> dict:
 
 def page_data(page: Page, viewer) -> dict:
     reacted = selectors.viewer_reactions(viewer=viewer, post_ids=[p.id for p in page.items])
-    items = PostOut(page.items, many=True, context={"viewer_reactions": reacted}).data
-    return {"items": items, "next_cursor": page.next_cursor}
+    return {"items": posts_data(page.items, reacted), "next_cursor": page.next_cursor}
 
 
 class PostsApi(APIView):
@@ -60,10 +68,33 @@ class HomeFeedApi(APIView):
 class PublicFeedApi(APIView):
     permission_classes = [AllowAny, TokenScopes]
 
-    @extend_schema(responses={200: PostOut(many=True)}, operation_id="feed_public")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("sort", str, enum=["recent", "trending"], required=False),
+        ],
+        responses={200: PostOut(many=True)},
+        operation_id="feed_public",
+    )
     def get(self, request):
-        params = PageParams.from_query(request.query_params)
-        page = selectors.feed_public(viewer=request.user, params=params)
+        sort = request.query_params.get("sort") or "recent"
+        if sort not in ("recent", "trending"):
+            raise ApplicationError(
+                "invalid", "Some query parameters are not valid.", fields={"sort": ["?"]}
+            )
+        if sort == "trending":
+            # Trending pages on (score, id), not on the id alone: its own cursor.
+            query = request.query_params.copy()
+            raw_cursor = query.pop("cursor", [None])[0]
+            query.pop("since", None)
+            params = PageParams.from_query(query)
+            page = selectors.feed_trending(
+                viewer=request.user,
+                limit=params.limit,
+                cursor=selectors.TrendingCursor.parse(raw_cursor),
+            )
+        else:
+            params = PageParams.from_query(request.query_params)
+            page = selectors.feed_public(viewer=request.user, params=params)
         return Response(page_data(page, request.user))
 
 
@@ -96,3 +127,55 @@ class ReactionDetailApi(APIView):
     def delete(self, request, post_id: int, kind: str):
         post = services.reaction_remove(user=request.user, post_id=post_id, kind=kind)
         return Response(_reactions_data(post, request.user))
+
+
+class TagPostsApi(APIView):
+    permission_classes = [AllowAny, TokenScopes]
+
+    @extend_schema(responses={200: PostOut(many=True)}, operation_id="tags_posts")
+    def get(self, request, tag: str):
+        params = PageParams.from_query(request.query_params)
+        page = selectors.feed_tag(tag=tag, viewer=request.user, params=params)
+        return Response(page_data(page, request.user))
+
+
+class RemixesApi(APIView):
+    permission_classes = [AllowAny, TokenScopes]
+
+    @extend_schema(responses={200: PostOut(many=True)}, operation_id="posts_remixes")
+    def get(self, request, post_id: int):
+        params = PageParams.from_query(request.query_params)
+        page = selectors.remixes_of(post_id=post_id, viewer=request.user, params=params)
+        return Response(page_data(page, request.user))
+
+
+class CommentsApi(APIView):
+    permission_classes = [AllowAny, TokenScopes]
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsAuthenticated(), TokenScopes()]
+        return super().get_permissions()
+
+    @extend_schema(responses={200: CommentOut(many=True)}, operation_id="posts_comments")
+    def get(self, request, post_id: int):
+        params = PageParams.from_query(request.query_params)
+        post = selectors.post_get_visible(post_id=post_id, viewer=request.user)
+        page = selectors.comments_for(post=post, viewer=request.user, params=params)
+        items = CommentOut(page.items, many=True).data
+        return Response({"items": items, "next_cursor": page.next_cursor})
+
+    @extend_schema(request=CommentIn, responses={201: CommentOut}, operation_id="posts_comment")
+    def post(self, request, post_id: int):
+        data = validated(CommentIn, request.data)
+        comment = services.comment_create(
+            user=request.user, post_id=post_id, body=data["body"], parent_id=data.get("parent_id")
+        )
+        return Response(CommentOut(comment).data, status=status.HTTP_201_CREATED)
+
+
+class CommentDetailApi(APIView):
+    @extend_schema(responses={204: None}, operation_id="posts_comment_delete")
+    def delete(self, request, post_id: int, comment_id: int):
+        services.comment_delete(user=request.user, post_id=post_id, comment_id=comment_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

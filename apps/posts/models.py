@@ -12,25 +12,42 @@ REACTION_KINDS = ("like", "love", "haha", "wow", "fire")
 
 
 class PostQuerySet(models.QuerySet):
-    def visible_to(self, viewer) -> PostQuerySet:
+    def visible_to(self, viewer, *, hidden_author_ids: set[int] | None = None) -> PostQuerySet:
         """The one visibility rule. Every read of posts (API, pages, sockets) goes through it.
 
-        Anyone sees public posts; followers see followers-only posts; authors see everything
-        of theirs.
+        Authors see everything of theirs. Others see public posts of public accounts, and
+        followers also see followers-only posts and the public posts of private accounts they
+        follow. Nobody sees the posts of someone with a block between them, either way.
+
+        ``hidden_author_ids``, when given, must hold at least everyone with a block between them
+        and the viewer (``apps.social.selectors.hidden_author_ids`` also adds mutes, for feeds);
+        it replaces the two block subqueries with a plain ``NOT IN``, which feeds prefer.
         """
-        from apps.social.models import Follow
+        from apps.social.models import Block, Follow
 
         public = Q(visibility=Post.Visibility.PUBLIC)
         if viewer is None or not viewer.is_authenticated:
-            return self.filter(public)
+            return self.filter(public, author__is_private=False)
         follows_author = Exists(
             Follow.objects.filter(follower_id=viewer.pk, followee_id=OuterRef("author_id"))
         )
-        return self.filter(
-            public
-            | Q(author_id=viewer.pk)
-            | (Q(visibility=Post.Visibility.FOLLOWERS) & follows_author)
+        visible = self.filter(
+            Q(author_id=viewer.pk)
+            | (public & Q(author__is_private=False))
+            | (
+                Q(visibility__in=[Post.Visibility.PUBLIC, Post.Visibility.FOLLOWERS])
+                & follows_author
+            )
         )
+        if hidden_author_ids is not None:
+            return (
+                visible.exclude(author_id__in=hidden_author_ids) if hidden_author_ids else visible
+            )
+        blocked = Block.objects.filter(
+            Q(blocker_id=viewer.pk, blocked_id=OuterRef("author_id"))
+            | Q(blocker_id=OuterRef("author_id"), blocked_id=viewer.pk)
+        )
+        return visible.filter(~Exists(blocked))
 
 
 class Post(BaseModel):
@@ -62,6 +79,10 @@ class Post(BaseModel):
     fire_count = models.PositiveIntegerField(default=0)
     comments_count = models.PositiveIntegerField(default=0)
     remix_count = models.PositiveIntegerField(default=0)
+    # Trending order: log10 of engagement (reactions, remixes weighted 3) plus creation time in
+    # units of 12.5 hours, so ten times the engagement buys 12.5 hours of freshness. Kept up to
+    # date by the same UPDATE that changes a count, so the trending page is one index scan.
+    trend_score = models.FloatField(default=0.0)
 
     objects = PostQuerySet.as_manager()
 
@@ -77,11 +98,23 @@ class Post(BaseModel):
             models.Index(fields=["author", "-id"], name="post_author_recent"),
             # Public feed: public posts newest first.
             models.Index(fields=["visibility", "-id"], name="post_visibility_recent"),
+            # Trending: public posts by score.
+            models.Index(
+                fields=["visibility", "-trend_score", "-id"], name="post_visibility_trending"
+            ),
+            # A post's remixes.
+            models.Index(fields=["remix_of", "-id"], name="post_remixes"),
         ]
 
     @property
     def reactions(self) -> dict[str, int]:
         return {kind: getattr(self, f"{kind}_count") for kind in REACTION_KINDS}
+
+    @property
+    def hashtags(self) -> list[str]:
+        from apps.posts.text import hashtags
+
+        return hashtags(self.caption)
 
 
 class Reaction(BaseModel):
@@ -100,3 +133,33 @@ class Reaction(BaseModel):
                 condition=Q(kind__in=REACTION_KINDS), name="reaction_kind_valid"
             ),
         ]
+
+
+class PostTag(models.Model):
+    """A #hashtag in a post's caption (lower case), for the hashtag feed."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="tags")
+    tag = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["post", "tag"], name="post_tag_unique")]
+        indexes = [models.Index(fields=["tag", "-post"], name="post_tag_recent")]
+
+
+class Comment(BaseModel):
+    """A comment on a post, or a reply to one (one level deep: replies have no replies)."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comments"
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    body = models.TextField(max_length=2000)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(body=""), name="comment_body_not_empty"),
+        ]
+        indexes = [models.Index(fields=["post", "id"], name="comment_post_order")]

@@ -1,16 +1,53 @@
-"""Writes of posts and reactions."""
+"""Writes of posts, reactions and comments."""
 
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q, Value
+from django.db.models.functions import Greatest, Log
 
 from apps.accounts.models import User
 from apps.core.exceptions import ApplicationError
+from apps.core.ids import EPOCH_MS, new_id
 from apps.media.models import Asset
-from apps.posts.models import REACTION_KINDS, Post, Reaction
-from apps.posts.selectors import post_get_visible
+from apps.posts.models import REACTION_KINDS, Comment, Post, PostTag, Reaction
+from apps.posts.selectors import comment_get, post_get_visible, remix_parent_check
+from apps.posts.text import hashtags, mentions
 from apps.realtime import groups
+from apps.realtime.events import publish_on_commit
+
+# Trending: ten times the engagement is worth this many seconds of freshness.
+TREND_DECAY_S = 45_000
+REMIX_WEIGHT = 3
+
+
+def trend_base(post_id: int) -> float:
+    """The time part of a post's trending score, from its time-sortable id."""
+    return ((post_id >> 22) + EPOCH_MS) / 1000 / TREND_DECAY_S
+
+
+def trend_score(post: Post) -> float:
+    """The trending score from a post's counts (used at creation and by the seed command)."""
+    import math
+
+    engagement = sum(post.reactions.values()) + REMIX_WEIGHT * post.remix_count
+    return math.log10(1 + engagement) + trend_base(post.id)
+
+
+def _counts_update(post_id: int, **deltas: int) -> None:
+    """Change counts by ``deltas`` and the trending score with them, in one UPDATE.
+
+    Every expression reads the row's old values under the row lock the UPDATE takes, so
+    concurrent reactions each count exactly once and the score matches the counts.
+    """
+    fields = [f"{kind}_count" for kind in REACTION_KINDS] + ["remix_count"]
+    engagement = Value(1)
+    for name in fields:
+        weight = REMIX_WEIGHT if name == "remix_count" else 1
+        engagement = engagement + (F(name) + deltas.get(name, 0)) * weight
+    changes = {name: F(name) + delta for name, delta in deltas.items()}
+    changes["trend_score"] = Log(10, engagement) + Value(trend_base(post_id))
+    Post.objects.filter(id=post_id).update(**changes)
 
 
 def post_publish(
@@ -25,8 +62,13 @@ def post_publish(
     sensitive: bool = False,
     hide_prompt: bool = False,
 ) -> Post:
-    """Publish one of the author's own assets. Followers get it live after commit (feed queue)."""
-    asset = Asset.objects.filter(id=asset_id, owner=author).first()
+    """Publish one of the author's own assets. Followers get it live after commit (feed queue).
+
+    A remix names its parent in ``remix_of``, or inherits it from the generation that made the
+    asset; the parent must be visible to the author and allow remixes (403 otherwise). Tags in the
+    caption feed the hashtag pages; mentioned people who can see the post are notified.
+    """
+    asset = Asset.objects.filter(id=asset_id, owner=author).select_related("job").first()
     if asset is None:  # someone else's asset answers like a missing one
         raise ApplicationError(
             "not_found", "No such asset in your Library.", fields={"asset_id": ["Not found."]}
@@ -36,18 +78,18 @@ def post_publish(
             "invalid", "Some fields are not valid.", fields={"visibility": ["?"]}
         )
     parent = None
+    if remix_of is None and asset.job is not None:
+        inherited = (asset.job.params or {}).get("remix_of")
+        remix_of = int(inherited) if inherited else None
     if remix_of is not None:
-        parent = Post.objects.visible_to(author).filter(id=remix_of).first()
-        if parent is None:
-            raise ApplicationError(
-                "not_found",
-                "The post you remix was not found.",
-                fields={"remix_of": ["Not found."]},
-            )
-        if not parent.allow_remix:
-            raise ApplicationError("forbidden", "The author does not allow remixes of that post.")
+        parent = remix_parent_check(post_id=remix_of, viewer=author)
+    from apps.notifications import services as notifications
+
     with transaction.atomic():
+        post_id = new_id()
         post = Post.objects.create(
+            id=post_id,
+            trend_score=trend_base(post_id),
             author=author,
             asset=asset,
             caption=caption.strip(),
@@ -58,8 +100,15 @@ def post_publish(
             sensitive=sensitive,
             hide_prompt=hide_prompt,
         )
+        PostTag.objects.bulk_create(
+            [PostTag(post=post, tag=tag) for tag in hashtags(post.caption)], ignore_conflicts=True
+        )
         if parent is not None:
-            Post.objects.filter(id=parent.id).update(remix_count=F("remix_count") + 1)
+            _counts_update(parent.id, remix_count=1)
+            notifications.notification_add(
+                recipient=parent.author, actor=author, kind="remix", post=parent
+            )
+        _notify_mentions(post, author, post.caption)
         from apps.posts.tasks import fanout_post_created
 
         transaction.on_commit(lambda: fanout_post_created.delay(post.id))
@@ -72,10 +121,11 @@ def post_delete(*, user: User, post_id: int) -> None:
     if post.author_id != user.pk:
         raise ApplicationError("forbidden", "Only the author can delete a post.")
     with transaction.atomic():
-        if post.remix_of_id:
-            Post.objects.filter(id=post.remix_of_id, remix_count__gt=0).update(
-                remix_count=F("remix_count") - 1
-            )
+        if (
+            post.remix_of_id
+            and Post.objects.filter(id=post.remix_of_id, remix_count__gt=0).exists()
+        ):
+            _counts_update(post.remix_of_id, remix_count=-1)
         post.delete()
         from apps.posts.tasks import fanout_post_deleted
 
@@ -94,16 +144,25 @@ def _check_kind(kind: str) -> None:
 
 
 def reaction_add(*, user: User, post_id: int, kind: str) -> Post:
-    """React to a post the user may see. Reacting again with the same kind changes nothing."""
+    """React to a post the user may see. Reacting again with the same kind changes nothing.
+
+    The post's author is notified (coalesced per post while unread).
+    """
+    from apps.notifications import services as notifications
+
     _check_kind(kind)
     post = post_get_visible(post_id=post_id, viewer=user)
     try:
         with transaction.atomic():
             Reaction.objects.create(user=user, post=post, kind=kind)
-            Post.objects.filter(id=post.id).update(**{f"{kind}_count": F(f"{kind}_count") + 1})
+            _counts_update(post.id, **{f"{kind}_count": 1})
             _announce_reactions(post.id)
     except IntegrityError:
         pass  # already reacted: a no-op
+    else:
+        notifications.notification_add(
+            recipient=post.author, actor=user, kind="reaction", post=post
+        )
     post.refresh_from_db()
     return post
 
@@ -114,7 +173,7 @@ def reaction_remove(*, user: User, post_id: int, kind: str) -> Post:
     with transaction.atomic():
         deleted, _ = Reaction.objects.filter(user=user, post=post, kind=kind).delete()
         if deleted:
-            Post.objects.filter(id=post.id).update(**{f"{kind}_count": F(f"{kind}_count") - 1})
+            _counts_update(post.id, **{f"{kind}_count": -1})
             _announce_reactions(post.id)
     post.refresh_from_db()
     return post
@@ -139,3 +198,84 @@ def _announce_reactions(post_id: int) -> None:
         )
 
     transaction.on_commit(send)
+
+
+def _notify_mentions(post: Post, actor: User, text: str, *, comment: bool = False) -> None:
+    """Notify the people named with @ who may see the post (others are not told it exists)."""
+    from apps.notifications import services as notifications
+
+    names = [n for n in mentions(text) if n != actor.username.lower()][:20]
+    if not names:
+        return
+    named = Q()
+    for name in names:
+        named |= Q(username__iexact=name)
+    people = User.objects.filter(named, is_active=True)
+    for person in people:
+        if Post.objects.visible_to(person).filter(id=post.id).exists():
+            notifications.notification_add(
+                recipient=person, actor=actor, kind="mention", post=post, text=text[:200]
+            )
+
+
+def comment_create(*, user: User, post_id: int, body: str, parent_id: int | None = None) -> Comment:
+    """Comment on a post one may see, or reply to a comment on it (replies stay one level deep).
+
+    Nobody comments across a block: on the post of someone with a block between them, the post
+    is not found; a reply to a comment by such a person is refused the same way. Sends
+    ``comment.created`` to the post's watchers and notifies the post's author and mentions.
+    """
+    from apps.notifications import services as notifications
+    from apps.posts.serializers import CommentOut
+
+    post = post_get_visible(post_id=post_id, viewer=user)
+    body = body.strip()
+    if not body:
+        raise ApplicationError(
+            "invalid", "Some fields are not valid.", fields={"body": ["Write something."]}
+        )
+    parent = None
+    if parent_id is not None:
+        try:
+            parent = comment_get(post=post, comment_id=parent_id, viewer=user)
+        except ApplicationError as e:
+            raise ApplicationError(
+                "invalid", "Some fields are not valid.", fields={"parent_id": ["Not found."]}
+            ) from e
+        if parent.parent_id is not None:  # a reply to a reply joins its thread
+            parent = Comment.objects.get(id=parent.parent_id)
+    with transaction.atomic():
+        comment = Comment.objects.create(post=post, author=user, parent=parent, body=body)
+        Post.objects.filter(id=post.id).update(comments_count=F("comments_count") + 1)
+        comment.reply_list = []
+        publish_on_commit(
+            groups.post_group(post.id),
+            "comment.created",
+            f"post:{post.id}",
+            {"post_id": str(post.id), "comment": CommentOut(comment).data},
+        )
+        notifications.notification_add(
+            recipient=post.author, actor=user, kind="comment", post=post, text=body[:200]
+        )
+        _notify_mentions(post, user, body)
+    return comment
+
+
+def comment_delete(*, user: User, post_id: int, comment_id: int) -> None:
+    """The comment's author or the post's author deletes a comment (its replies go with it)."""
+    post = post_get_visible(post_id=post_id, viewer=user)
+    comment = comment_get(post=post, comment_id=comment_id, viewer=user)
+    if user.pk not in (comment.author_id, post.author_id):
+        raise ApplicationError("forbidden", "Only its author or the post's author can delete it.")
+    with transaction.atomic():
+        removed = 1 + Comment.objects.filter(parent=comment).count()
+        comment.delete()
+        Post.objects.filter(id=post.id).update(
+            comments_count=Greatest(F("comments_count") - removed, 0)
+        )
+        publish_on_commit(
+            groups.post_group(post.id),
+            "comment.deleted",
+            f"post:{post.id}",
+            {"post_id": str(post.id), "comment_id": str(comment_id)},
+        )

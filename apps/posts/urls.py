@@ -10,4 +10,12 @@ urlpatterns = [
     path("p/<int:post_id>/card", views.post_card, name="card"),
     path("p/<int:post_id>/react", views.react, name="react"),
     path("p/<int:post_id>/delete", views.delete, name="delete"),
+    path("p/<int:post_id>/comments", views.post_comments, name="comments"),
+    path("p/<int:post_id>/comment", views.comment_create, name="comment"),
+    path(
+        "p/<int:post_id>/comments/<int:comment_id>/delete",
+        views.comment_delete,
+        name="comment-delete",
+    ),
+    path("tags/<str:tag>", views.tag_feed, name="tag"),
 ]

@@ -12,7 +12,7 @@ from apps.posts import selectors, services
 
 def _tab(request) -> str:
     tab = request.GET.get("tab")
-    if tab not in ("home", "public"):
+    if tab not in ("home", "public", "trending"):
         tab = "home" if request.user.is_authenticated else "public"
     if tab == "home" and not request.user.is_authenticated:
         tab = "public"
@@ -21,11 +21,25 @@ def _tab(request) -> str:
 
 def _page(request, tab: str):
     try:
+        if tab == "trending":
+            query = request.GET.copy()
+            raw_cursor = query.pop("cursor", [None])[0]
+            query.pop("since", None)
+            params = PageParams.from_query(query)
+            return selectors.feed_trending(
+                viewer=request.user,
+                limit=params.limit,
+                cursor=selectors.TrendingCursor.parse(raw_cursor),
+            )
         params = PageParams.from_query(request.GET)
     except ApplicationError as e:
         raise Http404 from e
     if tab == "home":
         return selectors.feed_home(viewer=request.user, params=params)
+    if tab == "tag":
+        return selectors.feed_tag(
+            tag=request.GET.get("tag", ""), viewer=request.user, params=params
+        )
     return selectors.feed_public(viewer=request.user, params=params)
 
 
@@ -45,19 +59,98 @@ def feed(request):
 
 def feed_cards(request):
     """A run of cards (htmx: "load more", and the live catch-up with ``since``)."""
-    tab = _tab(request)
+    tab = "tag" if request.GET.get("tab") == "tag" else _tab(request)
     page = _page(request, tab)
     _with_reactions(request, page.items)
     return render(request, "posts/partials/cards.html", {"tab": tab, "page": page})
 
 
+def tag_feed(request, tag: str):
+    """Posts with one #hashtag, newest first."""
+    tag = tag.lower()
+    request.GET = request.GET.copy()
+    request.GET["tag"] = tag
+    page = _page(request, "tag")
+    _with_reactions(request, page.items)
+    return render(request, "posts/tag.html", {"tab": "tag", "tag": tag, "page": page})
+
+
+def _comments(request, post):
+    return selectors.comments_for(post=post, viewer=request.user, params=PageParams(limit=100))
+
+
 def post_detail(request, post_id: int):
+    try:
+        post = selectors.post_get_visible(post_id=post_id, viewer=request.user)
+        remixes = selectors.remixes_of(
+            post_id=post.id, viewer=request.user, params=PageParams(limit=12)
+        )
+    except ApplicationError as e:
+        raise Http404 from e
+    _with_reactions(request, [post])
+    parent = None
+    if post.remix_of_id:
+        try:
+            parent = selectors.post_get_visible(post_id=post.remix_of_id, viewer=request.user)
+        except ApplicationError:
+            parent = None
+    return render(
+        request,
+        "posts/detail.html",
+        {
+            "post": post,
+            "parent": parent,
+            "remixes": remixes.items,
+            "comments": _comments(request, post).items,
+        },
+    )
+
+
+@login_required
+@require_POST
+def comment_create(request, post_id: int):
+    body = request.POST.get("body", "")
+    parent = request.POST.get("parent_id", "")
+    try:
+        services.comment_create(
+            user=request.user,
+            post_id=post_id,
+            body=body[:2000],
+            parent_id=int(parent) if parent.isdigit() and len(parent) <= 19 else None,
+        )
+    except ApplicationError as e:
+        if e.code == "not_found":
+            raise Http404 from e
+    return _comments_answer(request, post_id)
+
+
+@login_required
+@require_POST
+def comment_delete(request, post_id: int, comment_id: int):
+    try:
+        services.comment_delete(user=request.user, post_id=post_id, comment_id=comment_id)
+    except ApplicationError as e:
+        raise Http404 from e
+    return _comments_answer(request, post_id)
+
+
+def post_comments(request, post_id: int):
+    """The comments block (htmx: refreshed when ``comment.created`` arrives)."""
     try:
         post = selectors.post_get_visible(post_id=post_id, viewer=request.user)
     except ApplicationError as e:
         raise Http404 from e
-    _with_reactions(request, [post])
-    return render(request, "posts/detail.html", {"post": post})
+    return render(
+        request,
+        "posts/partials/comments.html",
+        {"post": post, "comments": _comments(request, post).items},
+    )
+
+
+def _comments_answer(request, post_id: int):
+    if request.htmx:
+        return post_comments(request, post_id)
+    return redirect("posts:detail", post_id=post_id)
 
 
 def post_card(request, post_id: int):

@@ -2,33 +2,75 @@
 
 Protocol (../shared/API.md): ``subscribe`` / ``unsubscribe`` with stream names, ``ping``. Streams
 map to groups: ``public`` → the public group; ``home`` and ``notifications`` arrive on the
-user's own group; ``post:<id>`` → that post's group, only if the viewer may see the post.
-A socket always gets its owner's ``generation.updated`` events.
+user's own group; ``post:<id>`` → that post's group, only if the viewer may see the post;
+``moderation`` → the moderators' group. A socket always gets its owner's ``generation.updated``
+events (stream ``generations``).
+
+Who may receive what is decided when groups are joined (the fan-out only addresses followers,
+the public group only carries public posts) and once more per event: the socket keeps its
+owner's hidden authors (blocked either way, muted) and drops their posts and comments. The set
+is refreshed when an internal ``graph.changed`` event says the owner's blocks or mutes changed.
+
+Limits (``limits``): frames per second and frame size per socket, open sockets per user.
+On SIGTERM uvicorn closes every socket with 1012 (service restart), and clients reconnect to
+another process; ``disconnect`` then releases presence as on any close.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from apps.realtime import groups
+from apps.realtime import groups, limits, multicast, presence
+
+logger = logging.getLogger(__name__)
 
 MAX_STREAMS = 200
-MAX_FRAME_CHARS = 16_384
+MAX_FRAME_CHARS = limits.SOFT_FRAME_BYTES
 _POST_STREAM = re.compile(r"^post:(\d{1,19})$")
 # Streams that arrive on the user's own group; a subscription only switches their delivery on.
 _USER_STREAMS = {"home", "notifications"}
 ALWAYS_DELIVERED = {"generations"}
+INTERNAL = "internal"
 
 
 @database_sync_to_async
-def _may_see_post(user, post_id: int) -> bool:
+def _visible_post_author(user, post_id: int) -> int | None:
+    """The author of a post the user may see, or None (missing and invisible look the same)."""
     from apps.posts.models import Post
 
-    return Post.objects.visible_to(user).filter(id=post_id).exists()
+    return (
+        Post.objects.visible_to(user).filter(id=post_id).values_list("author_id", flat=True).first()
+    )
+
+
+@database_sync_to_async
+def _hidden_authors(user_id: int) -> frozenset[int]:
+    from apps.social.selectors import hidden_author_ids
+
+    return frozenset(hidden_author_ids(viewer_id=user_id))
+
+
+def _is_moderator(user, token) -> bool:
+    if not (user.is_staff or getattr(user, "is_moderator", False)):
+        return False
+    return token is None or token.has_scope("moderate")
+
+
+def _author_of(event: dict) -> int | None:
+    """The author of a post or comment event, for events sent without an ``author_id``."""
+    for key in ("post", "comment"):
+        item = event.get(key)
+        if isinstance(item, dict) and isinstance(item.get("author"), dict):
+            try:
+                return int(item["author"]["id"])
+            except (KeyError, TypeError, ValueError):
+                return None
+    return None
 
 
 class StreamConsumer(AsyncJsonWebsocketConsumer):
@@ -36,17 +78,43 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.user = self.scope.get("user")
         self.streams: set[str] = set()
         self.joined: set[str] = set()
+        self.hidden: frozenset[int] = frozenset()
+        self.post_authors: dict[int, int] = {}  # watched post → its author
+        self.present = False
+        self.bucket = limits.TokenBucket(limits.frames_per_second(), limits.frame_burst())
+        if not self.authenticated:
+            await self.accept()
+            return
+        # Groups are joined before the handshake completes, so nothing sent to this user after
+        # the client sees the socket open can miss it.
+        count = await presence.join(user_id=self.user.pk, channel=self.channel_name)
+        if count < 0:
+            await self.accept()  # accepted only to tell the client why, with the close code
+            await self.close(code=limits.CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.present = True
+        await self._join(groups.user_group(self.user.pk))
+        token = self.scope.get("token")
+        if token is not None:
+            await self._join(groups.token_group(token.pk))
+        session = self.scope.get("session")
+        if token is None and session is not None and session.session_key:
+            await self._join(groups.session_group(session.session_key))
+        self.hidden = await _hidden_authors(self.user.pk)
+        await multicast.register(self.user.pk, self)
         await self.accept()
-        if self.user is not None and self.user.is_authenticated:
-            await self._join(groups.user_group(self.user.pk))
-            token = self.scope.get("token")
-            if token is not None:
-                await self._join(groups.token_group(token.pk))
 
     async def disconnect(self, code: int) -> None:
         for group in list(self.joined):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined.clear()
+        if self.present:
+            self.present = False
+            multicast.unregister(self.user.pk, self)
+            try:
+                await presence.leave(user_id=self.user.pk, channel=self.channel_name)
+            except Exception:  # presence expires by itself; a close must not fail on it
+                logger.exception("could not release presence of %s", self.channel_name)
 
     async def _join(self, group: str) -> None:
         if group not in self.joined:
@@ -62,7 +130,15 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     def authenticated(self) -> bool:
         return self.user is not None and self.user.is_authenticated
 
+    # --- client frames -------------------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if not self.bucket.take():
+            await self.close(code=limits.CLOSE_RATE)
+            return
+        size = len(text_data) if text_data is not None else len(bytes_data or b"")
+        if size > limits.max_frame_bytes():
+            await self.close(code=limits.CLOSE_TOO_BIG)
+            return
         if text_data is None or len(text_data) > MAX_FRAME_CHARS:
             await self._error(
                 "invalid", f"Frames are JSON text of at most {MAX_FRAME_CHARS} bytes."
@@ -97,6 +173,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     async def _subscribe(self, streams: list[str]) -> None:
         accepted = []
         for stream in streams:
+            if stream in self.streams:
+                accepted.append(stream)
+                continue
             if len(self.streams) >= MAX_STREAMS:
                 await self._error("rate_limited", "Too many streams on one socket.", stream=stream)
                 continue
@@ -114,8 +193,15 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             if stream not in self.streams:
                 continue
             self.streams.discard(stream)
-            if stream not in _USER_STREAMS:
-                await self._leave(await self._group_for(stream))
+            if stream in _USER_STREAMS:
+                continue
+            if stream == "public":
+                await self._leave(groups.PUBLIC)
+            elif stream == "moderation":
+                await self._leave(groups.MODERATION)
+            elif match := _POST_STREAM.match(stream):
+                self.post_authors.pop(int(match.group(1)), None)
+                await self._leave(groups.post_group(int(match.group(1))))
         await self.send_json({"type": "unsubscribed", "streams": streams})
 
     async def _group_for(self, stream: str) -> str | None:
@@ -124,19 +210,60 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             return groups.PUBLIC
         if stream in _USER_STREAMS:
             return groups.user_group(self.user.pk) if self.authenticated else None
+        if stream == "moderation":
+            if self.authenticated and _is_moderator(self.user, self.scope.get("token")):
+                return groups.MODERATION
+            return None
         match = _POST_STREAM.match(stream)
-        if match and await _may_see_post(self.user, int(match.group(1))):
-            return groups.post_group(int(match.group(1)))
+        if match:
+            post_id = int(match.group(1))
+            author_id = await _visible_post_author(self.user, post_id)
+            if author_id is not None and author_id not in self.hidden:
+                self.post_authors[post_id] = author_id
+                return groups.post_group(post_id)
         return None
 
     async def _error(self, code: str, message: str, **extra) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, **extra})
 
     # --- channel-layer handlers --------------------------------------------------------------
+    def _wanted(self, stream: str, author_id: int | None) -> bool:
+        """Whether this socket forwards an event: a stream it reads, not from a hidden author."""
+        if stream not in self.streams and stream not in ALWAYS_DELIVERED:
+            return False
+        if self.hidden:
+            if author_id is not None and int(author_id) in self.hidden:
+                return False
+            if stream.startswith("post:"):
+                post_author = self.post_authors.get(int(stream[5:]))
+                if post_author is not None and post_author in self.hidden:
+                    return False
+        return True
+
     async def vivid_event(self, message: dict) -> None:
         stream = message["stream"]
-        if stream in self.streams or stream in ALWAYS_DELIVERED:
+        if stream == INTERNAL:
+            await self._internal(message.get("event") or {})
+            return
+        author_id = message.get("author_id")
+        if author_id is None and "event" in message:
+            author_id = _author_of(message["event"])
+        if not self._wanted(stream, author_id):
+            return
+        if "text" in message:  # serialised once by the sender, for every socket
+            await self.send(text_data=message["text"])
+        else:
             await self.send_json(message["event"])
 
+    async def deliver(self, stream: str, author_id: int | None, text: str) -> None:
+        """A multicast for this socket's owner (``multicast``), checked like any other event."""
+        if self.present and self._wanted(stream, author_id):
+            await self.send(text_data=text)
+
+    async def _internal(self, event: dict) -> None:
+        """Events for the server's own use, never forwarded to the client."""
+        if event.get("type") == "graph.changed" and self.authenticated:
+            self.hidden = await _hidden_authors(self.user.pk)
+
     async def vivid_close(self, message: dict) -> None:
-        await self.close(code=message.get("code", 4001))
+        await self.close(code=message.get("code", limits.CLOSE_AUTH))

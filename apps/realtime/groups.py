@@ -1,6 +1,13 @@
-"""Channel-layer group names. Only the server names groups; clients name streams."""
+"""Channel-layer group names. Only the server names groups; clients name streams.
+
+Group names allow letters, digits, ``-``, ``_`` and ``.`` only, so ``user:<id>`` is spelt
+``user.<id>``.
+"""
+
+import hashlib
 
 PUBLIC = "public"
+MODERATION = "moderation"
 
 
 def user_group(user_id: int) -> str:
@@ -16,3 +23,8 @@ def post_group(post_id: int) -> str:
 def token_group(token_id: int) -> str:
     """Sockets authenticated with one access token, closed when it is revoked."""
     return f"token.{token_id}"
+
+
+def session_group(session_key: str) -> str:
+    """Sockets of one browser session, closed when it logs out. The key itself is a secret."""
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:32]

@@ -72,7 +72,8 @@ def test_a_clip_gets_a_poster_and_a_thumb(alice, clip):
     from apps.media.services import asset_make_variants
 
     variants = asset_make_variants(asset=clip)
-    assert set(variants) == {"thumb", "poster"}
+    # A 320x180 clip: no renditions (they would not be smaller), a grid loop, WebP and AVIF stills.
+    assert set(variants) == {"thumb", "thumb_avif", "poster", "poster_avif", "loop"}
     with default_storage.open(variants["poster"], "rb") as f, Image.open(f) as poster:
         assert poster.format == "WEBP" and poster.size == (320, 180)
     assert asset_make_variants(asset=clip) == variants  # running again changes nothing

@@ -40,7 +40,12 @@ def test_worker_renders_the_image_and_reports_progress(celery_worker, api, alice
     assert not events.to(groups.user_group(bob.pk)), "another user heard about alice's job"
 
     # Variants are made on the media queue by the same worker.
-    wait_for(lambda: set(type(asset).objects.get(id=asset.id).variants) == {"thumb", "preview"})
+    wait_for(
+        lambda: (
+            set(type(asset).objects.get(id=asset.id).variants)
+            == {"thumb", "thumb_avif", "preview", "preview_avif"}
+        )
+    )
 
 
 def test_same_request_gives_the_same_image(celery_worker, api, alice):

@@ -1,5 +1,10 @@
 // The live feed: new posts appear at the top without a reload; after a reconnect the page asks
-// for everything newer than the newest card it holds (`since=`), so nothing is missed or doubled.
+// for everything newer than what it last read from the server (`since=`), so nothing is missed
+// or doubled (cards are kept once per id).
+//
+// The catch-up starts from the newest cursor the page read over HTTP (the page itself, or the
+// last catch-up), not from a card a live event brought: a post can commit a moment after a
+// newer one, and a live card would then let the catch-up skip it.
 import { on, subscribe } from "./live.js";
 
 const feed = document.getElementById("feed");
@@ -8,8 +13,17 @@ const stream = feed?.dataset.stream;
 let pending = 0;
 
 function newestCursor() {
-  const first = feed.querySelector("[data-cursor]");
+  const first = feed?.querySelector("[data-cursor]");
   return first ? first.dataset.cursor : "";
+}
+
+// The newest cursor read over HTTP: where the next catch-up starts.
+let watermark = newestCursor();
+
+function raiseWatermark(html) {
+  for (const match of html.matchAll(/data-cursor="(\d+)"/g)) {
+    if (!watermark || BigInt(match[1]) > BigInt(watermark)) watermark = match[1];
+  }
 }
 
 function scrolledAway() {
@@ -26,6 +40,14 @@ banner?.addEventListener("click", () => {
   showBanner();
   window.scrollTo({ top: 0, behavior: "smooth" });
 });
+
+// Back at the top, the new posts are in view: the count is done.
+window.addEventListener("scroll", () => {
+  if (pending && !scrolledAway()) {
+    pending = 0;
+    showBanner();
+  }
+}, { passive: true });
 
 function insertCards(html) {
   const template = document.createElement("template");
@@ -56,8 +78,10 @@ function insertCards(html) {
 }
 
 async function catchUp() {
-  const since = newestCursor();
+  const since = watermark;
   let cursor = "";
+  let newest = "";
+  let complete = false;
   // Page through everything newer than what we hold (bounded, in case of a very long absence).
   for (let i = 0; i < 10; i += 1) {
     const params = new URLSearchParams({ tab: feed.dataset.tab, limit: "50" });
@@ -67,10 +91,16 @@ async function catchUp() {
     if (!response.ok) return;
     const html = await response.text();
     insertCards(html);
+    if (!newest) newest = html; // the first page holds the newest cards
     const match = html.match(/data-next-cursor="(\d+)"/);
-    if (!match) return;
+    if (!match) {
+      complete = true;
+      break;
+    }
     cursor = match[1];
   }
+  // Raised only once every page was read: a catch-up cut short starts again from the old mark.
+  if (complete && newest) raiseWatermark(newest);
 }
 
 async function fetchCard(postId) {

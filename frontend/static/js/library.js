@@ -342,7 +342,12 @@ root.addEventListener("change", (ev) => {
     showStitchOrder();
   } else if (input.matches(".variations input")) {
     const main = item.querySelector("img[data-main]");
-    if (main) main.src = input.dataset.src;
+    if (main) {
+      // The <picture>'s AVIF/WebP sources show the first variation; the picked one replaces them.
+      main.closest("picture")?.querySelectorAll("source").forEach((source) => source.remove());
+      main.removeAttribute("srcset");
+      main.src = input.dataset.src;
+    }
   }
 });
 

@@ -1,6 +1,10 @@
 // The site's one WebSocket: subscribes to streams, reconnects with backoff, and tells listeners
 // when it reconnected so they can catch up through the feed API (`since=`). Events are hints;
 // pages always re-read the truth over HTTP.
+//
+// Close codes: 1012 (the server restarts: reconnect at once, another process answers),
+// 4001 / 4003 (logged out, credentials revoked, account suspended: stay closed),
+// 4029 (too many open sockets for this account: retry rarely), anything else: backoff.
 
 const listeners = new Map(); // event type -> Set(fn)
 const streams = new Set();
@@ -8,6 +12,9 @@ let socket = null;
 let attempt = 0;
 let everConnected = false;
 let pingTimer = null;
+// After a reconnect, "reconnected" waits for the server to confirm the subscriptions: only
+// then can nothing published after the catch-up's answer slip between it and the socket.
+let awaitingResubscribe = false;
 
 function setStatus(state) {
   const dot = document.getElementById("live-status");
@@ -33,24 +40,39 @@ function connect() {
     everConnected = true;
     attempt = 0;
     setStatus("live");
-    if (streams.size) send({ type: "subscribe", streams: [...streams] });
     clearInterval(pingTimer);
     pingTimer = setInterval(() => send({ type: "ping" }), 25000);
-    emit(reconnected ? "reconnected" : "connected", {});
+    if (streams.size) send({ type: "subscribe", streams: [...streams] });
+    if (!reconnected) emit("connected", {});
+    else if (streams.size) awaitingResubscribe = true;
+    else emit("reconnected", {});
   });
   socket.addEventListener("message", (msg) => {
     let event;
     try { event = JSON.parse(msg.data); } catch { return; }
     emit(event.type, event);
     emit("*", event);
+    if (awaitingResubscribe && event.type === "subscribed") {
+      awaitingResubscribe = false;
+      emit("reconnected", {});
+    }
   });
   socket.addEventListener("close", (ev) => {
     clearInterval(pingTimer);
+    awaitingResubscribe = false;
     setStatus("offline");
-    if (ev.code === 4001 || ev.code === 4003) return; // auth revoked or refused: do not hammer
-    // Exponential backoff with jitter, capped at 30 s.
-    const delay = Math.min(30000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-    attempt += 1;
+    if (ev.code === 4001 || ev.code === 4003) return; // logged out, revoked, suspended
+    let delay;
+    if (ev.code === 1012) {
+      delay = 250 + Math.random() * 750; // a restart: another process is there already
+      attempt = 0;
+    } else if (ev.code === 4029) {
+      delay = 60000; // too many sockets open elsewhere: wait for one to close
+    } else {
+      // Exponential backoff with jitter, capped at 30 s.
+      delay = Math.min(30000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
+      attempt += 1;
+    }
     setTimeout(connect, delay);
   });
 }

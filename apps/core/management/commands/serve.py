@@ -41,6 +41,20 @@ STOP_TIMEOUT_S = 10.0
 VALKEY_STOP_TIMEOUT_S = 10.0
 POLL_S = 0.2
 QUEUES = ("generation", "media", "feed", "default")
+# WebSocket settings of the web server (also in platform/Procfile):
+# - frames past 64 KiB are refused by uvicorn itself with close code 1009;
+# - no per-message compression: events are small JSON, and a deflate context per socket costs
+#   far more memory than it saves bandwidth (tests/bench/realtime.py measures both);
+# - on SIGTERM uvicorn closes every socket with 1012 so clients reconnect to another process,
+#   and gives running requests up to 5 s, well inside STOP_TIMEOUT_S.
+WS_OPTIONS = (
+    "--ws-max-size",
+    "65536",
+    "--ws-per-message-deflate",
+    "false",
+    "--timeout-graceful-shutdown",
+    "5",
+)
 # honcho's palette: cyan, yellow, green, magenta, red, blue; the command's own lines are bold.
 COLOURS = ("36", "33", "32", "35", "31", "34")
 SELF_NAME = "serve"
@@ -131,6 +145,12 @@ class Command(BaseCommand):
             default=True,
             help="Apply migrations before starting (default: yes).",
         )
+        parser.add_argument(
+            "--demo",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="On first start (no users yet), fill in the small demo data set (default: yes).",
+        )
 
     # --- entry point ----------------------------------------------------------------------------
 
@@ -160,6 +180,8 @@ class Command(BaseCommand):
                 valkey = self._start_valkey(sock)
             if options["migrate"] and self._stop_signal is None:
                 self._migrate(options["verbosity"])
+            if options["demo"] and self._stop_signal is None:
+                self._demo_data()
             if self._stop_signal is None:
                 self._start_children(children, options)
                 failure = self._supervise(children, host, port)
@@ -290,6 +312,21 @@ class Command(BaseCommand):
         finally:
             client.close()
 
+    def _demo_data(self) -> None:
+        """A new installation opens on a living feed: seed the small demo set when nobody has
+        signed up yet (``--no-demo`` skips it; ``manage.py seed`` explains the data)."""
+        from apps.accounts.models import User
+
+        if User.objects.exists():
+            return
+        self._say("first start: adding demo data (manage.py seed --scale small; --no-demo skips)")
+        self._interruptible = True
+        try:
+            call_command("seed", scale="small")
+        finally:
+            self._interruptible = False
+            connections.close_all()
+
     def _migrate(self, verbosity: int) -> None:
         self._say("applying migrations")
         self._interruptible = True
@@ -315,6 +352,7 @@ class Command(BaseCommand):
                     str(options["port"]),
                     "--ws",
                     "websockets-sansio",
+                    *WS_OPTIONS,
                     "--lifespan",
                     "off",
                 ],

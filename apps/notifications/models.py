@@ -1,0 +1,73 @@
+"""Notifications: stored, listed, marked read, and coalesced per subject while unread."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.core.ids import new_id
+from apps.core.models import BaseModel
+
+KINDS = ("follow", "follow_request", "reaction", "comment", "remix", "mention")
+
+
+class Notification(BaseModel):
+    """One line in someone's notifications, standing for one or more actors doing the same thing.
+
+    While unread, a new event with the same ``group_key`` (the kind and the post) joins this row
+    instead of adding one: "Ana and 12 others reacted to your post". Once read, the next event
+    starts a new row.
+    """
+
+    class Kind(models.TextChoices):
+        FOLLOW = "follow"
+        FOLLOW_REQUEST = "follow_request"
+        REACTION = "reaction"
+        COMMENT = "comment"
+        REMIX = "remix"
+        MENTION = "mention"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=14, choices=Kind.choices)
+    # The most recent actor, shown by name; the others are counted.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications_caused"
+    )
+    post = models.ForeignKey(
+        "posts.Post", on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    group_key = models.CharField(max_length=40)
+    actors_count = models.PositiveIntegerField(default=1)
+    # Excerpt of the comment or caption that caused it (comments, mentions).
+    text = models.CharField(max_length=200, blank=True)
+    # Sort key: a fresh time-sortable id each time someone joins, so a busy row moves to the top.
+    seq = models.BigIntegerField(default=new_id)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "group_key"],
+                condition=Q(read_at__isnull=True),
+                name="notification_one_unread_group",
+            ),
+            models.CheckConstraint(condition=Q(kind__in=KINDS), name="notification_kind_valid"),
+        ]
+        indexes = [models.Index(fields=["recipient", "-seq"], name="notification_recent")]
+
+
+class NotificationActor(models.Model):
+    """Who is counted in a coalesced notification: each person once."""
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="actors")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "actor"], name="notification_actor_unique"
+            )
+        ]

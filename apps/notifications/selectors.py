@@ -1,0 +1,47 @@
+"""Reads of notifications."""
+
+from __future__ import annotations
+
+from apps.accounts.models import User
+from apps.core.pagination import Page, PageParams, paginate
+from apps.notifications.models import Notification
+
+
+def notification_list(*, user: User, params: PageParams) -> Page:
+    """The user's notifications, most recently active first (cursor on ``seq``).
+
+    Rows whose named actor the user now hides (a block or mute made later) are left out.
+    """
+    from apps.social.selectors import hidden_author_ids
+
+    rows = Notification.objects.filter(recipient=user).select_related("actor", "post")
+    hidden = hidden_author_ids(viewer_id=user.pk)
+    if hidden:
+        rows = rows.exclude(actor_id__in=hidden)
+    return paginate(rows, params, field="seq")
+
+
+def unread_count(*, user: User) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+_VERBS = {
+    "follow": "followed you",
+    "follow_request": "asked to follow you",
+    "reaction": "reacted to your post",
+    "comment": "commented on your post",
+    "remix": "remixed your post",
+    "mention": "mentioned you",
+}
+
+
+def notification_summary(notification: Notification) -> str:
+    """ "Ana and 12 others reacted to your post"."""
+    name = notification.actor.name if notification.actor_id else "Someone"
+    others = notification.actors_count - 1
+    who = name
+    if others == 1:
+        who = f"{name} and 1 other"
+    elif others > 1:
+        who = f"{name} and {others} others"
+    return f"{who} {_VERBS.get(notification.kind, notification.kind)}"

@@ -1,0 +1,166 @@
+"""One message for many users' sockets: a single Redis PUBLISH, delivered by every web process to
+its own sockets of those users.
+
+Why not one channel-layer message per ``user.<id>`` group: a post for 1,000 online followers is
+then 1,000 Redis messages, each deserialised and dispatched through a consumer's queue in some
+web process. ``tests/bench/realtime.py`` measured that at several times the cost of a plain
+Redis PUBLISH broadcast. Here the feed worker publishes one message per batch of up to 5,000
+online followers: a JSON header (the user ids, the stream, the author) and the event text,
+serialised once. Each web process holds one subscription (opened, and confirmed by Redis, before
+its first socket is accepted), looks the users up among its own sockets and writes the text to
+each of them after the same per-socket checks as any other event (subscribed stream, hidden
+authors).
+
+Like every event this is a hint: a web process that is away misses it, and its clients catch up
+with ``since=`` when they reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import redis
+import redis.asyncio as aredis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+BATCH = 5000
+
+
+class Receiver(Protocol):
+    async def deliver(self, stream: str, author_id: int | None, text: str) -> None: ...
+
+
+def channel() -> str:
+    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "vivid")
+    return f"{prefix}:multicast"
+
+
+# --- the feed worker ------------------------------------------------------------------------
+
+_sync_client: redis.Redis | None = None
+
+
+def publish(user_ids: Iterable[int], message: dict[str, Any]) -> int:
+    """Publish a prepared message (``events.prepared_message``) for these users' sockets."""
+    global _sync_client
+    ids = list(user_ids)
+    if not ids:
+        return 0
+    if _sync_client is None:
+        _sync_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+    text = message["text"].encode()
+    with _sync_client.pipeline(transaction=False) as pipe:
+        for start in range(0, len(ids), BATCH):
+            header = {
+                "users": ids[start : start + BATCH],
+                "stream": message["stream"],
+                "author_id": message.get("author_id"),
+            }
+            pipe.publish(
+                channel(), json.dumps(header, separators=(",", ":")).encode() + b"\n" + text
+            )
+        pipe.execute()
+    return len(ids)
+
+
+# --- the web process ------------------------------------------------------------------------
+
+_local: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> {user id: {receiver}}
+_listeners: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> (task, ready)
+
+
+async def register(user_id: int, receiver: Receiver) -> None:
+    """Deliver multicasts for ``user_id`` to ``receiver`` from now on. Returns once this process
+    is subscribed, so nothing published after the socket is accepted can be missed."""
+    loop = asyncio.get_running_loop()
+    _local.setdefault(loop, {}).setdefault(user_id, set()).add(receiver)
+    listener = _listeners.get(loop)
+    if listener is None or listener[0].done():
+        ready = asyncio.Event()
+        listener = (loop.create_task(_listen(ready)), ready)
+        _listeners[loop] = listener
+    await asyncio.wait_for(listener[1].wait(), timeout=10)
+
+
+def unregister(user_id: int, receiver: Receiver) -> None:
+    local = _local.get(asyncio.get_running_loop())
+    if local is None:
+        return
+    receivers = local.get(user_id)
+    if receivers is not None:
+        receivers.discard(receiver)
+        if not receivers:
+            del local[user_id]
+
+
+async def _listen(ready: asyncio.Event) -> None:
+    """Hold this process's subscription while it has sockets; reconnect after Redis errors."""
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    while True:
+        client = aredis.Redis.from_url(settings.REDIS_URL)
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(channel())
+            while True:  # Redis confirms the subscription before anything is delivered
+                confirm = await pubsub.get_message(timeout=5)
+                if confirm is not None and confirm["type"] == "subscribe":
+                    break
+            ready.set()
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None and message["type"] == "message":
+                    await _deliver(loop, message["data"])
+                if not _local.get(loop):
+                    # No sockets left: step aside at once (no await between the check and
+                    # this), so the next socket starts a fresh, confirmed subscription.
+                    ready.clear()
+                    if _listeners.get(loop, (None,))[0] is me:
+                        del _listeners[loop]
+                    return
+        except (redis.RedisError, OSError):
+            if me is not None and me.cancelling():  # redis-py may wrap a cancellation
+                raise asyncio.CancelledError from None
+            logger.exception("multicast subscription lost; subscribing again")
+            ready.clear()
+            await asyncio.sleep(1)
+        finally:
+            try:
+                await pubsub.aclose()
+                await client.aclose()
+            except Exception:  # already broken
+                pass
+
+
+_sending: set[asyncio.Task] = set()
+
+
+async def _deliver(loop: asyncio.AbstractEventLoop, data: bytes) -> None:
+    """Hand the text to each local socket of the listed users, each in its own task: a slow
+    client whose buffer is full waits for itself only, never holding up the others."""
+    header_raw, _, body = data.partition(b"\n")
+    header = json.loads(header_raw)
+    local = _local.get(loop) or {}
+    stream, author_id = header["stream"], header.get("author_id")
+    text = None
+    for user_id in header["users"]:
+        for receiver in local.get(user_id, ()):
+            if text is None:
+                text = body.decode()
+            task = loop.create_task(_deliver_one(receiver, stream, author_id, text))
+            _sending.add(task)
+            task.add_done_callback(_sending.discard)
+
+
+async def _deliver_one(receiver: Receiver, stream: str, author_id: int | None, text: str) -> None:
+    try:
+        await receiver.deliver(stream, author_id, text)
+    except Exception:  # a socket closing under us
+        logger.debug("multicast to a closing socket failed", exc_info=True)

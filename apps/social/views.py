@@ -1,0 +1,111 @@
+"""Pages for the social layer: privacy settings, follow requests, blocks, mutes, notifications.
+
+They call the same services and selectors as the API.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.accounts import services as account_services
+from apps.accounts.models import User
+from apps.accounts.selectors import user_get_by_username
+from apps.core.exceptions import ApplicationError
+from apps.core.pagination import PageParams
+from apps.notifications import selectors as notification_selectors
+from apps.notifications import services as notification_services
+from apps.social import selectors, services
+
+
+def _user(username: str) -> User:
+    try:
+        return user_get_by_username(username=username)
+    except ApplicationError as e:
+        raise Http404 from e
+
+
+@login_required
+def privacy(request):
+    """Private account, sensitive media, follow requests, and the people one blocks or mutes."""
+    if request.method == "POST":
+        sensitive = request.POST.get("sensitive_media", request.user.sensitive_media)
+        if sensitive not in User.SensitiveMedia.values:
+            sensitive = request.user.sensitive_media
+        account_services.user_update(
+            user=request.user,
+            is_private=request.POST.get("is_private") == "on",
+            sensitive_media=sensitive,
+        )
+        messages.success(request, "Saved.")
+        return redirect("social:settings")
+    return render(
+        request,
+        "social/settings.html",
+        {
+            "requests": selectors.follow_requests_pending(user=request.user)[:200],
+            "blocked": selectors.blocked_users(user=request.user)[:500],
+            "muted": selectors.muted_users(user=request.user)[:500],
+            "sensitive_choices": User.SensitiveMedia.values,
+        },
+    )
+
+
+@login_required
+@require_POST
+def follow_request_answer(request, username: str):
+    requester = _user(username)
+    try:
+        if request.POST.get("action") == "approve":
+            services.follow_request_approve(user=request.user, requester=requester)
+        else:
+            services.follow_request_deny(user=request.user, requester=requester)
+    except ApplicationError:
+        pass  # answered already (another tab)
+    return redirect("social:settings")
+
+
+@login_required
+@require_POST
+def block_toggle(request, username: str):
+    other = _user(username)
+    try:
+        if request.POST.get("action") == "unblock":
+            services.block_delete(blocker=request.user, blocked=other)
+            messages.success(request, f"You unblocked @{other.username}.")
+        else:
+            services.block_create(blocker=request.user, blocked=other)
+            messages.success(request, f"You blocked @{other.username}.")
+    except ApplicationError as e:
+        raise Http404 from e
+    return redirect("social:settings")
+
+
+@login_required
+@require_POST
+def mute_toggle(request, username: str):
+    other = _user(username)
+    try:
+        if request.POST.get("action") == "unmute":
+            services.mute_delete(muter=request.user, muted=other)
+        else:
+            services.mute_create(muter=request.user, muted=other)
+    except ApplicationError as e:
+        raise Http404 from e
+    return redirect("accounts:profile", username=other.username)
+
+
+@login_required
+def notifications(request):
+    """The list, newest activity first; opening it marks everything read."""
+    try:
+        params = PageParams.from_query(request.GET)
+    except ApplicationError as e:
+        raise Http404 from e
+    page = notification_selectors.notification_list(user=request.user, params=params)
+    if params.cursor is None:
+        notification_services.notifications_mark_read(user=request.user)
+    for n in page.items:
+        n.summary = notification_selectors.notification_summary(n)
+    return render(request, "social/notifications.html", {"page": page})
