@@ -27,6 +27,8 @@ from apps.social.models import Follow
 logger = logging.getLogger(__name__)
 
 BATCH = 5000
+# Above this many people online, big creators' followers are checked batch by batch instead.
+ONLINE_SIDE_MAX = 50_000
 
 
 def _followers(author_id: int) -> Iterator[list[int]]:
@@ -46,15 +48,40 @@ def _followers(author_id: int) -> Iterator[list[int]]:
         after = batch[-1]
 
 
+def _online_followers(author_id: int) -> Iterator[list[int]]:
+    """The author's followers who are online, in batches, from whichever side is smaller.
+
+    Most authors have fewer followers than there are people online: their followers are read
+    in batches and Redis is asked which are online. A creator with more followers than one
+    batch, while fewer than ``ONLINE_SIDE_MAX`` people are online at all, is intersected from the
+    other side: the online people are read from Redis and the database keeps those who follow
+    (100k followers with 1k online: one Redis read and one query instead of 20 of each).
+    """
+    batches = _followers(author_id)
+    first = next(batches, [])
+    if len(first) == BATCH and presence.online_count() <= ONLINE_SIDE_MAX:
+        online = presence.online_users()
+        for start in range(0, len(online), BATCH):
+            found = list(
+                Follow.objects.filter(
+                    followee_id=author_id, follower_id__in=online[start : start + BATCH]
+                ).values_list("follower_id", flat=True)
+            )
+            if found:
+                yield found
+        return
+    for batch in [first, *batches] if first else []:
+        online = presence.online_among(batch)
+        if online:
+            yield online
+
+
 def _home_recipients_online(author_id: int, visibility: str) -> Iterator[list[int]]:
     """Batches of the online people whose home feed shows the post: the author, and followers
     unless it is private."""
     yield presence.online_among([author_id])
     if visibility in (Post.Visibility.PUBLIC, Post.Visibility.FOLLOWERS):
-        for batch in _followers(author_id):
-            online = presence.online_among(batch)
-            if online:
-                yield online
+        yield from _online_followers(author_id)
 
 
 def _send_home(author_id: int, visibility: str, message: dict) -> int:
@@ -90,10 +117,11 @@ def post_created(*, post_id: int) -> int:
     home = prepared_message("post.created", "home", payload, **meta)
     sent += _send_home(post.author_id, post.visibility, home)
     logger.info(
-        "post.created %s sent to %d groups in %.0f ms",
+        "post.created %s: %d recipients in %.0f ms, %.0f ms after the post was created",
         post_id,
         sent,
         (time.monotonic() - started) * 1000,
+        (time.time() - post.created_at.timestamp()) * 1000,
     )
     return sent
 

@@ -178,6 +178,16 @@ def online_among(user_ids: Iterable[int]) -> list[int]:
     return online
 
 
+def online_count() -> int:
+    """How many people are marked online (expired entries included until the next ``prune``)."""
+    return int(_sync().zcard(online_key()))
+
+
+def online_users() -> list[int]:
+    """Everyone online now, for intersecting with a very large follower list from this side."""
+    return [int(m) for m in _sync().zrangebyscore(online_key(), time.time(), "+inf")]
+
+
 def prune() -> int:
     """Forget users whose presence expired (a web process died without saying goodbye)."""
     return int(_sync().zremrangebyscore(online_key(), "-inf", time.time()))

@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -93,7 +94,7 @@ def _prepare_env(workdir: Path) -> tuple[dict[str, str], Any]:
         CELERY_PREFIX=f"bench-{run}:",
         MEDIA_ROOT=str(workdir / "media"),
         VIVID_VAR_DIR=str(workdir / "var"),
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL=env.get("LOG_LEVEL", "WARNING"),
         PYTHONUNBUFFERED="1",
         REALTIME_MAX_SOCKETS_PER_USER="5",
     )
@@ -438,6 +439,9 @@ def bench_delivery(env, workdir, people, sizes, layer, rounds) -> list[dict[str,
         base_clients.close_all()
     finally:
         servers.stop()
+        if os.environ.get("BENCH_LOGS"):  # keep the servers' output (LOG_LEVEL=INFO for more)
+            for log in workdir.glob(f"{layer}-*.log"):
+                shutil.copy(log, os.environ["BENCH_LOGS"])
     return results
 
 

@@ -251,3 +251,23 @@ async def test_catch_up_after_a_cut_mid_stream_has_no_gap_and_no_duplicate(alice
     assert sorted(seen) == sorted(str(p.id) for p in published)
     assert len(seen) == len(set(seen)), "a post arrived twice"
     await ws.disconnect()
+
+
+@pytest.mark.parametrize("online_side_max", [50_000, 0], ids=["from-online", "from-followers"])
+async def test_a_big_creators_fan_out_reaches_exactly_the_online_followers(
+    events, monkeypatch, make_user, alice, online_side_max
+):
+    """More followers than one batch: either side of the intersection gives the same people."""
+    monkeypatch.setattr(fanout, "BATCH", 2)
+    monkeypatch.setattr(fanout, "ONLINE_SIDE_MAX", online_side_max)
+    followers = [await sync_to_async(make_user)() for _ in range(5)]
+    stranger = await sync_to_async(make_user)()
+    for follower in followers:
+        await sync_to_async(social_services.follow_create)(follower=follower, followee=alice)
+    online = [followers[0], followers[3], followers[4]]
+    sockets = [await token_socket(user) for user in [*online, stranger]]
+    await publish(alice, "followers")
+    addressed = sorted(g for g, e in events.sent if e["type"] == "post.created")
+    assert addressed == sorted(f"user.{user.pk}" for user in online)
+    for ws in sockets:
+        await ws.disconnect()
