@@ -8,19 +8,38 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from apps.accounts.models import AccessToken, User, hash_token
+from apps.core.queries import QueryTemplate
 
 _TOUCH_EVERY = timedelta(minutes=5)
 
 
+_HASH = "<token hash>"  # placeholder: a real hash is 64 hex digits
+
+
+def _token_queryset():
+    """Token and user in one row, by hash (built once: see ``QueryTemplate``)."""
+    return AccessToken.objects.filter(
+        key_hash=_HASH, revoked_at__isnull=True, user__is_active=True
+    ).values(*_TOKEN_COLUMNS, *(f"user__{name}" for name in _USER_COLUMNS))[:1]
+
+
+_TOKEN_COLUMNS = [f.attname for f in AccessToken._meta.concrete_fields]
+_USER_COLUMNS = [f.attname for f in User._meta.concrete_fields]
+_token_lookup = QueryTemplate(_token_queryset, prepare=True)
+
+
 def user_for_token(raw: str) -> tuple[User, AccessToken] | None:
-    """The active user and token for a raw secret, or None. Shared by HTTP and WebSocket auth."""
-    token = (
-        AccessToken.objects.select_related("user")
-        .filter(key_hash=hash_token(raw), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
-    if token is None:
+    """The active user and token for a raw secret, or None. Shared by HTTP and WebSocket auth.
+
+    Every API request runs this, so its query is compiled once and reused."""
+    rows = _token_lookup.rows((), {_HASH: hash_token(raw)})
+    if not rows:
         return None
+    row = rows[0]
+    db = AccessToken.objects.db
+    user = User.from_db(db, _USER_COLUMNS, [row[f"user__{name}"] for name in _USER_COLUMNS])
+    token = AccessToken.from_db(db, _TOKEN_COLUMNS, [row[name] for name in _TOKEN_COLUMNS])
+    token.user = user
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY:
         AccessToken.objects.filter(id=token.id).update(last_used_at=now)

@@ -111,6 +111,12 @@ else:
         }
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Server-side prepared statements for the few hot queries that ask for them
+    # (apps.core.queries.QueryTemplate: token lookup, home feed); Django's own queries bind on
+    # the client and are never prepared. DB_PREPARED_STATEMENTS=0 behind a pooler that cannot
+    # keep them (e.g. PgBouncer in transaction mode before 1.21).
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 1_000_000
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, Celery broker, cache ---------------------------------------------

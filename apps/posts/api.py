@@ -19,7 +19,9 @@ from apps.posts.serializers import (
     PostOut,
     ReactionIn,
     ReactionsOut,
+    post_rows_data,
     posts_data,
+    rows_cover_serializers,
 )
 
 
@@ -61,8 +63,11 @@ class HomeFeedApi(APIView):
     @extend_schema(responses={200: PostOut(many=True)}, operation_id="feed_home")
     def get(self, request):
         params = PageParams.from_query(request.query_params)
-        page = selectors.feed_home(viewer=request.user, params=params)
-        return Response(page_data(page, request.user))
+        if not rows_cover_serializers():
+            page = selectors.feed_home(viewer=request.user, params=params)
+            return Response(page_data(page, request.user))
+        page = selectors.feed_home_rows(viewer=request.user, params=params)
+        return Response({"items": post_rows_data(page.items), "next_cursor": page.next_cursor})
 
 
 class PublicFeedApi(APIView):

@@ -12,7 +12,9 @@ REACTION_KINDS = ("like", "love", "haha", "wow", "fire")
 
 
 class PostQuerySet(models.QuerySet):
-    def visible_to(self, viewer, *, hidden_author_ids: set[int] | None = None) -> PostQuerySet:
+    def visible_to(
+        self, viewer, *, hidden_author_ids: set[int] | models.QuerySet | None = None
+    ) -> PostQuerySet:
         """The one visibility rule. Every read of posts (API, pages, sockets) goes through it.
 
         Authors see everything of theirs. Others see public posts of public accounts, and
@@ -21,7 +23,8 @@ class PostQuerySet(models.QuerySet):
 
         ``hidden_author_ids``, when given, must hold at least everyone with a block between them
         and the viewer (``apps.social.selectors.hidden_author_ids`` also adds mutes, for feeds);
-        it replaces the two block subqueries with a plain ``NOT IN``, which feeds prefer.
+        it replaces the two block subqueries with a plain ``NOT IN``, which feeds prefer. It may
+        also be a subquery of ids (``hidden_author_ids_query``), which PostgreSQL hashes once.
         """
         from apps.social.models import Block, Follow
 
@@ -39,6 +42,8 @@ class PostQuerySet(models.QuerySet):
                 & follows_author
             )
         )
+        if isinstance(hidden_author_ids, models.QuerySet):
+            return visible.exclude(author_id__in=hidden_author_ids)
         if hidden_author_ids is not None:
             return (
                 visible.exclude(author_id__in=hidden_author_ids) if hidden_author_ids else visible

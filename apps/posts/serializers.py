@@ -172,6 +172,20 @@ def _author(user) -> dict:
     )
 
 
+def _variant_urls(asset_id: int, variants: dict, base: str | None = None) -> dict[str, str]:
+    """What ``asset_url`` gives for each variant: the URL with the variant's version.
+
+    ``base``: the asset's file URL up to the variant (``_asset_base``), when the caller has it."""
+    out = {}
+    for name in sorted(variants):
+        url = base + name if base is not None else _asset_file(asset_id=asset_id, variant=name)
+        path = variants[name]
+        if path:
+            url += "?v=" + path.rsplit("/", 1)[-1].split(".")[0].rsplit("-", 1)[-1][:12]
+        out[name] = url
+    return out
+
+
 def _asset(asset) -> dict:
     return _plain(
         AssetOut,
@@ -179,7 +193,7 @@ def _asset(asset) -> dict:
         {
             "id": lambda a: str(a.id),
             "original_url": lambda a: _asset_file(asset_id=a.id, variant="original"),
-            "variants": lambda a: {n: _asset_file(asset_id=a.id, variant=n) for n in a.variants},
+            "variants": lambda a: _variant_urls(a.id, a.variants),
             "provenance_id": lambda a: None,
         },
     )
@@ -202,3 +216,133 @@ def posts_data(posts, viewer_reactions: dict[int, list[str]]) -> list[dict]:
         "cursor": lambda p: str(p.id),
     }
     return [_plain(PostOut, post, known) for post in posts]
+
+
+# The home feed's rows (``apps.posts.selectors.feed_home_rows``) to the same JSON, without models.
+
+_ROW_POST_FIELDS = [
+    "id",
+    "author",
+    "asset",
+    "caption",
+    "hashtags",
+    "visibility",
+    "remix_of",
+    "remix_count",
+    "allow_remix",
+    "training_use",
+    "sensitive",
+    "hide_prompt",
+    "reactions",
+    "viewer_reactions",
+    "comments_count",
+    "provenance_id",
+    "created_at",
+    "labels",
+    "cursor",
+]
+_ROW_USER_FIELDS = ["id", "username", "display_name", "bio", "avatar_url", "is_private"]
+_ROW_ASSET_FIELDS = [
+    "id",
+    "kind",
+    "mime",
+    "width",
+    "height",
+    "duration_s",
+    "fps",
+    "sha256",
+    "phash",
+    "bytes",
+    "placeholder",
+    "original_url",
+    "variants",
+    "provenance_id",
+]
+
+
+def rows_cover_serializers() -> bool:
+    """Whether ``post_rows_data`` knows every field of ``PostOut``, ``UserOut`` and ``AssetOut``
+    (a field added to one of them sends the feed back to the model path until it learns it)."""
+    return (
+        list(PostOut.Meta.fields) == _ROW_POST_FIELDS
+        and list(UserOut.Meta.fields) == _ROW_USER_FIELDS
+        and list(AssetOut.Meta.fields) == _ROW_ASSET_FIELDS
+    )
+
+
+_BASE_FORMAT: list[str] = []
+
+
+def _asset_base(asset_id: int) -> str | None:
+    """The asset file URL without its final variant segment, when the route ends with it."""
+    if not _BASE_FORMAT:
+        url = _asset_file(asset_id="{asset_id}", variant="\x00")
+        _BASE_FORMAT.append(url[:-1] if url.endswith("\x00") and url.count("\x00") == 1 else "")
+    return _BASE_FORMAT[0].format(asset_id=asset_id) if _BASE_FORMAT[0] else None
+
+
+def _iso(value) -> str:
+    value = value.isoformat()
+    return value[:-6] + "Z" if value.endswith("+00:00") else value
+
+
+def post_rows_data(rows) -> list[dict]:
+    """The ``PostOut`` JSON of feed rows, in ``PostOut``'s field order."""
+    from apps.posts.text import hashtags
+
+    out = []
+    for r in rows:
+        post_id, asset_id, avatar_id = r["id"], r["asset_id"], r["author__avatar_id"]
+        base = _asset_base(asset_id)
+        out.append(
+            {
+                "id": str(post_id),
+                "author": {
+                    "id": str(r["author_id"]),
+                    "username": r["author__username"],
+                    "display_name": r["author__display_name"],
+                    "bio": r["author__bio"],
+                    "avatar_url": (
+                        _asset_file(asset_id=avatar_id, variant="thumb") if avatar_id else None
+                    ),
+                    "is_private": r["author__is_private"],
+                },
+                "asset": {
+                    "id": str(asset_id),
+                    "kind": r["asset__kind"],
+                    "mime": r["asset__mime"],
+                    "width": r["asset__width"],
+                    "height": r["asset__height"],
+                    "duration_s": r["asset__duration_s"],
+                    "fps": r["asset__fps"],
+                    "sha256": r["asset__sha256"],
+                    "phash": r["asset__phash"],
+                    "bytes": r["asset__bytes"],
+                    "placeholder": r["asset__placeholder"],
+                    "original_url": (
+                        base + "original"
+                        if base is not None
+                        else _asset_file(asset_id=asset_id, variant="original")
+                    ),
+                    "variants": _variant_urls(asset_id, r["asset__variants"], base),
+                    "provenance_id": None,
+                },
+                "caption": r["caption"],
+                "hashtags": hashtags(r["caption"]),
+                "visibility": r["visibility"],
+                "remix_of": str(r["remix_of_id"]) if r["remix_of_id"] else None,
+                "remix_count": r["remix_count"],
+                "allow_remix": r["allow_remix"],
+                "training_use": r["training_use"],
+                "sensitive": r["sensitive"],
+                "hide_prompt": r["hide_prompt"],
+                "reactions": {kind: r[f"{kind}_count"] for kind in REACTION_KINDS},
+                "viewer_reactions": list(r["viewer_kinds"] or []),
+                "comments_count": r["comments_count"],
+                "provenance_id": None,
+                "created_at": _iso(r["created_at"]),
+                "labels": ["ai_generated", "sensitive"] if r["sensitive"] else ["ai_generated"],
+                "cursor": str(post_id),
+            }
+        )
+    return out

@@ -18,6 +18,10 @@ Prints one JSON object. What it measures, all in this process and in the same ru
 - ``flat_size``: the same page at ``--small-scale`` (10k posts) against ``--scale`` (≤ 1.2).
 - ``flat_depth``: page 40 against page 1 of the same feed, by cursor (≤ 1.2).
 
+Each scale runs in its own child process; the children alternate ``--rounds`` times (the runs
+split between rounds) and their samples are pooled, and within a child each pair (API and raw,
+page 40 and page 1) is interleaved, so drift in the machine's load hits both sides of a ratio.
+
 Not collected by pytest (``norecursedirs``). Timings are wall-clock on a shared machine; the load
 average is printed with them.
 """
@@ -174,15 +178,18 @@ def _measure(url: str, runs: int) -> dict:
         raw_t += timed(lambda: raw_page(first_sql), 1)
     api_p, raw_p = _percentiles(api_t), _percentiles(raw_t)
 
-    # Page 40 by cursor.
+    # Page 40 by cursor, interleaved with page 1 like the pair above.
     cursor = None
     for _ in range(39):
         body = get(f"{feeds['home']}?limit=20" + (f"&cursor={cursor}" if cursor else ""))
         cursor = body["next_cursor"]
-    deep_t = timed(lambda: serve(f"{feeds['home']}?limit=20&cursor={cursor}"), runs)
-    first_t = timed(lambda: serve(f"{feeds['home']}?limit=20"), runs)
+    deep_t, first_t = [], []
+    for _ in range(runs):
+        deep_t += timed(lambda: serve(f"{feeds['home']}?limit=20&cursor={cursor}"), 1)
+        first_t += timed(lambda: serve(f"{feeds['home']}?limit=20"), 1)
     deep_p, first_p = _percentiles(deep_t), _percentiles(first_t)
     return {
+        "samples": {"api": api_t, "raw": raw_t, "page_1": first_t, "page_40": deep_t},
         "posts": Post.objects.count(),
         "bench_follows": bench.following.count(),
         "queries": queries,
@@ -195,11 +202,36 @@ def _measure(url: str, runs: int) -> dict:
     }
 
 
+def _pooled(parts: list[dict]) -> dict:
+    """One scale's rounds as one result: counts from the first, timings from all samples."""
+    samples = {k: [t for p in parts for t in p["samples"][k]] for k in parts[0]["samples"]}
+    api_p, raw_p = _percentiles(samples["api"]), _percentiles(samples["raw"])
+    out = {k: v for k, v in parts[0].items() if k != "samples"}
+    out["runs"] = len(samples["api"])
+    out["home"] = {
+        "api": api_p,
+        "raw_psycopg": raw_p,
+        "ratio_p50": round(api_p["p50_ms"] / raw_p["p50_ms"], 2),
+    }
+    out["depth"] = {
+        "page_1": _percentiles(samples["page_1"]),
+        "page_40": _percentiles(samples["page_40"]),
+    }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default="large", choices=["10k", "medium", "large"])
     parser.add_argument("--small-scale", default="10k", choices=["10k", "medium", "large"])
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternate the scales this many times (runs split between them), pooling samples,"
+        " so load drift on a shared machine hits both scales alike",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -211,17 +243,28 @@ def main() -> None:
         sys.exit(
             "Set DATABASE_URL to a PostgreSQL server (postgres://...): the benchmark is PG-only."
         )
-    results, seed_s = {}, {}
-    for scale in dict.fromkeys([args.small_scale, args.scale]):
-        url = _db_url(base, scale)
-        seed_s[scale] = _ensure_seeded(url, scale)
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", url, "--runs", str(args.runs)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        results[scale] = json.loads(out.stdout.strip().splitlines()[-1])
+    scales = list(dict.fromkeys([args.small_scale, args.scale]))
+    seed_s = {scale: _ensure_seeded(_db_url(base, scale), scale) for scale in scales}
+    rounds = max(1, args.rounds)
+    per_round = max(1, args.runs // rounds)
+    parts: dict[str, list[dict]] = {scale: [] for scale in scales}
+    for _ in range(rounds):
+        for scale in scales:
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    _db_url(base, scale),
+                    "--runs",
+                    str(per_round),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            parts[scale].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    results = {scale: _pooled(runs) for scale, runs in parts.items()}
 
     big, small = results[args.scale], results[args.small_scale]
     counts = [c["queries"] for feed in big["queries"].values() for c in feed.values()]
