@@ -68,14 +68,14 @@ class ClipSpec:
 IMAGE_VARIANTS: dict[str, StillSpec] = {
     "thumb": StillSpec(320, images.WEBP),
     "thumb_avif": StillSpec(320, images.AVIF),
-    "preview": StillSpec(1080, images.WEBP),
-    "preview_avif": StillSpec(1080, images.AVIF),
+    "preview": StillSpec(1080, images.WEBP_FITTED),
+    "preview_avif": StillSpec(1080, images.AVIF_FITTED),
 }
 VIDEO_VARIANTS: dict[str, StillSpec | ClipSpec] = {
     "thumb": StillSpec(320, images.WEBP),
     "thumb_avif": StillSpec(320, images.AVIF),
-    "poster": StillSpec(1080, images.WEBP),
-    "poster_avif": StillSpec(1080, images.AVIF),
+    "poster": StillSpec(1080, images.WEBP_FITTED),
+    "poster_avif": StillSpec(1080, images.AVIF_FITTED),
     "video_480p": ClipSpec(short_side=480, crf=24),
     "video_720p": ClipSpec(short_side=720, crf=23),
     # Grids play a few muted seconds on a loop instead of the whole clip.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -51,6 +52,27 @@ def test_a_size_change_remakes_only_that_variant(alice, make_asset, monkeypatch)
     assert after["thumb"] != before["thumb"] and after["preview"] == before["preview"]
     with default_storage.open(after["thumb"], "rb") as f, Image.open(f) as thumb:
         assert max(thumb.size) == 4
+
+
+def test_a_new_sharpness_target_remakes_the_previews_only(alice, make_asset, monkeypatch):
+    asset = make_asset(alice)
+    _rebuild()
+    before = Asset.objects.get(id=asset.id).variants
+    spec = services.IMAGE_VARIANTS["preview"]
+    looser = dataclasses.replace(spec.encoding.fit, ssim=0.95)
+    monkeypatch.setitem(
+        services.IMAGE_VARIANTS,
+        "preview",
+        services.StillSpec(spec.longest, dataclasses.replace(spec.encoding, fit=looser)),
+    )
+    assert "would remake 1 variants of 1 assets" in _rebuild("--dry-run")
+    assert "remade 1 variants of 1 assets" in _rebuild()
+    after = Asset.objects.get(id=asset.id).variants
+    assert after["preview"] != before["preview"]
+    assert {n: p for n, p in after.items() if n != "preview"} == {
+        n: p for n, p in before.items() if n != "preview"
+    }
+    assert "remade 0 variants" in _rebuild()
 
 
 def test_an_interrupted_rebuild_resumes_where_it_stopped(alice, make_asset):
