@@ -209,7 +209,8 @@ class Servers:
             name,
             [
                 *(PY, "-m", "celery", "-A", "apps.config.celery:app", "worker", "-Q", "feed"),
-                *("--pool", "threads", "--concurrency", "4", "--loglevel", "WARNING"),
+                *("--pool", "threads", "--concurrency", "4"),
+                *("--loglevel", os.environ.get("LOG_LEVEL", "WARNING")),
                 *("--hostname", f"{name}-{uuid.uuid4().hex[:6]}@bench"),
                 *("--without-heartbeat", "--without-mingle", "--without-gossip"),
             ],
