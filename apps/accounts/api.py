@@ -1,5 +1,6 @@
 """Accounts API: sign-up, tokens, me, public profiles."""
 
+from django.contrib.auth import update_session_auth_hash
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -88,6 +89,24 @@ class MeApi(APIView):
         data = validated(MeIn, request.data)
         user = services.user_update(user=request.user, **data)
         return Response(MeOut(user).data)
+
+
+class PasswordIn(serializers.Serializer):
+    old_password = serializers.CharField(max_length=256, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+
+class MePasswordApi(APIView):
+    """Change my password. Every open socket of mine closes; a browser session that asked for
+    the change stays logged in, the others end."""
+
+    @extend_schema(request=PasswordIn, responses={204: None}, operation_id="me_password_change")
+    def post(self, request):
+        data = validated(PasswordIn, request.data)
+        user = services.user_password_change(user=request.user, **data)
+        if getattr(request, "session", None) is not None and request.auth is None:
+            update_session_auth_hash(request, user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AvatarIn(serializers.Serializer):

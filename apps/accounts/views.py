@@ -1,14 +1,14 @@
 """Sign-up, log-in, log-out and profile pages, over the same services as the API."""
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.accounts import selectors, services
-from apps.accounts.forms import AvatarForm, SignupForm
+from apps.accounts.forms import AvatarForm, PasswordChangeForm, SignupForm
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams
 from apps.posts.selectors import feed_user
@@ -28,6 +28,29 @@ def signup(request):
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect("posts:feed")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+def password_change(request):
+    """Change the password; this session stays logged in, every other one (and every open
+    socket) ends."""
+    form = PasswordChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_password_change(
+                user=request.user,
+                old_password=form.cleaned_data["old_password"],
+                new_password=form.cleaned_data["new_password"],
+            )
+        except ApplicationError as e:
+            for field, errors in (e.fields or {}).items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            update_session_auth_hash(request, user)
+            messages.success(request, "Your password has changed; your other sessions have ended.")
+            return redirect("accounts:password")
+    return render(request, "accounts/password.html", {"form": form})
 
 
 class LoginView(auth_views.LoginView):

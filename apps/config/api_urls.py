@@ -15,6 +15,7 @@ urlpatterns = [
     path("auth/tokens/<int:token_id>", accounts.TokenDetailApi.as_view()),
     path("me", accounts.MeApi.as_view()),
     path("me/avatar", accounts.MeAvatarApi.as_view()),
+    path("me/password", accounts.MePasswordApi.as_view()),
     path("users/<str:username>", accounts.UserDetailApi.as_view()),
     path("users/<str:username>/posts", posts.UserPostsApi.as_view()),
     path("users/<str:username>/follow", social.FollowApi.as_view()),
