@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
+import pytest
 from django.conf import settings
 from django.db import connection
 
@@ -24,19 +27,35 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def database_url() -> str:
-    """The URL of the database this test runs on (the test database, not the configured one)."""
+    """The test database (created by pytest-django) as a URL the server processes can read."""
     db = connection.settings_dict
     if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] or ""
-    if db["PASSWORD"]:
-        auth += f":{db['PASSWORD']}"
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        name = str(db["NAME"])
+        if name == ":memory:" or name.startswith("file:"):
+            pytest.fail("Server processes need the SQLite test database in a file, not in memory.")
+        return f"sqlite:///{Path(name).resolve()}"
+    if "postgresql" in db["ENGINE"]:
+        auth = quote(db["USER"] or "", safe="")
+        if db.get("PASSWORD"):
+            auth += ":" + quote(db["PASSWORD"], safe="")
+        host = db["HOST"] or "localhost"
+        port = f":{db['PORT']}" if db.get("PORT") else ""
+        return f"postgres://{auth}@{host}{port}/{quote(db['NAME'], safe='')}"
+    pytest.fail(f"Server processes do not know how to share a {db['ENGINE']} database.")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def process_env(**extra: str) -> dict[str, str]:
-    """Environment for a Vivid process that shares this test's database, Redis and media."""
+    """Environment for a Vivid process that shares this test's database, Redis (with the run's
+    key prefixes, inherited from tests/embedded.py) and media."""
     env = dict(os.environ)
+    # Set in this process for Playwright's sync API only; a server must keep Django's check.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.update(
         DJANGO_SETTINGS_MODULE="apps.config.settings",
         DATABASE_URL=database_url(),

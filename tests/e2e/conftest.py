@@ -21,11 +21,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connection
+
+from tests.processes import free_port, process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("VIVID_CHROMIUM", "/usr/bin/chromium")
@@ -49,30 +48,6 @@ ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
 
 # --- the server processes -------------------------------------------------------------------
-
-
-def database_url() -> str:
-    """The test database (created by pytest-django) as a URL the server processes can read."""
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        name = str(db["NAME"])
-        if name == ":memory:" or name.startswith("file:"):
-            pytest.fail("Browser tests need the SQLite test database in a file, not in memory.")
-        return f"sqlite:///{Path(name).resolve()}"
-    if "postgresql" in db["ENGINE"]:
-        auth = quote(db["USER"] or "", safe="")
-        if db.get("PASSWORD"):
-            auth += ":" + quote(db["PASSWORD"], safe="")
-        host = db["HOST"] or "localhost"
-        port = f":{db['PORT']}" if db.get("PORT") else ""
-        return f"postgres://{auth}@{host}{port}/{quote(db['NAME'], safe='')}"
-    pytest.fail(f"Browser tests do not know how to share a {db['ENGINE']} database.")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -120,21 +95,7 @@ class LiveStack:
 
 
 def _server_env(media_root: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop(ASYNC_UNSAFE, None)  # set for this process only (see ``browser``)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "apps.config.settings",
-            "DATABASE_URL": database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            "MEDIA_ROOT": str(media_root),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    # The run's own key prefixes (tests/embedded.py), so the servers share this run's Redis keys.
-    for name in ("CHANNELS_PREFIX", "CACHE_PREFIX", "CELERY_PREFIX"):
-        if name in os.environ:
-            env[name] = os.environ[name]
+    env = process_env(MEDIA_ROOT=str(media_root))
     if "ALLOWED_HOSTS" in env and "127.0.0.1" not in env["ALLOWED_HOSTS"].split(","):
         env["ALLOWED_HOSTS"] += ",127.0.0.1"
     return env

@@ -11,50 +11,15 @@ from django.test import Client
 
 from apps.accounts import services as account_services
 from apps.config.asgi import application
-from apps.posts import fanout
 from apps.posts import services as post_services
 from apps.social import services as social_services
-from tests.conftest import png_bytes
+from tests.realtime.sockets import ORIGIN, connect, publish, subscribe, token_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-ORIGIN = (b"origin", b"http://127.0.0.1:8000")
-
-
-async def connect(headers=()) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, "/ws/", headers=list(headers))
-    connected, code = await communicator.connect(timeout=5)
-    assert connected, f"refused with {code}"
-    return communicator
-
-
-async def token_socket(user) -> WebsocketCommunicator:
-    _, raw = await sync_to_async(account_services.token_create)(user=user)
-    return await connect([(b"authorization", f"Bearer {raw}".encode())])
-
-
-async def subscribe(ws, *streams) -> dict:
-    await ws.send_json_to({"type": "subscribe", "streams": list(streams)})
-    frames = []
-    while True:
-        frame = await ws.receive_json_from(timeout=5)
-        frames.append(frame)
-        if frame["type"] == "subscribed":
-            return {"subscribed": frame["streams"], "errors": frames[:-1]}
 
 
 async def nothing_arrives(ws, wait: float = 0.5) -> bool:
     return await ws.receive_nothing(timeout=wait)
-
-
-@sync_to_async
-def publish(author, visibility="public"):
-    from apps.media.services import asset_create
-
-    asset = asset_create(owner=author, data=png_bytes(), mime="image/png", width=8, height=8)
-    post = post_services.post_publish(author=author, asset_id=asset.id, visibility=visibility)
-    fanout.post_created(post_id=post.id)  # what the feed-queue task runs
-    return post
 
 
 async def test_ping_and_anonymous_public_only(alice):

@@ -8,7 +8,6 @@ its sockets with 1012 so the client reconnects to A and catches up with ``since=
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -20,37 +19,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from apps.accounts import services as account_services
 from apps.core.management.commands.serve import WS_OPTIONS
 from apps.social import services as social_services
-from tests.e2e.conftest import database_url
+from tests.processes import free_port, process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    env.update(
-        DJANGO_SETTINGS_MODULE="apps.config.settings",
-        DATABASE_URL=database_url(),
-        REDIS_URL=settings.REDIS_URL,
-        MEDIA_ROOT=str(settings.MEDIA_ROOT),
-        CONN_MAX_AGE="0",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
 
 
 class Stack:
@@ -64,7 +42,7 @@ class Stack:
             process = subprocess.Popen(
                 [sys.executable, *argv],
                 cwd=ROOT,
-                env=_env(),
+                env=process_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -73,7 +51,7 @@ class Stack:
         return process
 
     def web(self, name: str) -> None:
-        port = self.ports[name] = _free_port()
+        port = self.ports[name] = free_port()
         self.start(
             name,
             [
