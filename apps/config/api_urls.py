@@ -1,6 +1,6 @@
 """``/api/v1/``: the public HTTP contract of ../shared/API.md."""
 
-from django.urls import path
+from django.urls import include, path
 
 from apps.accounts import api as accounts
 from apps.generation import api as generation
@@ -45,4 +45,8 @@ urlpatterns = [
     path("tags/<str:tag>/posts", posts.TagPostsApi.as_view()),
     path("feed/home", posts.HomeFeedApi.as_view()),
     path("feed/public", posts.PublicFeedApi.as_view()),
+    # Newer apps keep their routes beside their views.
+    path("", include("apps.provenance.api_urls")),
+    path("", include("apps.consent.api_urls")),
+    path("", include("apps.moderation.api_urls")),
 ]

@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "apps.posts",
     "apps.notifications",
     "apps.realtime",
+    "apps.provenance",
+    "apps.consent",
+    "apps.moderation",
 ]
 
 MIDDLEWARE = [

@@ -11,6 +11,9 @@ urlpatterns = [
     path("", include("apps.generation.urls")),
     path("", include("apps.posts.urls")),
     path("", include("apps.social.urls")),
+    path("", include("apps.provenance.urls")),
+    path("", include("apps.consent.urls")),
+    path("", include("apps.moderation.urls")),
 ]
 
 handler404 = core_views.not_found

@@ -17,9 +17,12 @@ class AssetQuerySet(models.QuerySet):
 
         shown = Exists(Post.objects.visible_to(viewer).filter(asset=OuterRef("pk")))
         avatar = Exists(User.objects.filter(avatar=OuterRef("pk"), is_active=True))
+        # A removed asset (a person depicted withdrew the use of their likeness) is gone for
+        # everyone, its owner included.
+        present = self.filter(removed_at__isnull=True)
         if viewer is not None and viewer.is_authenticated:
-            return self.filter(Q(owner=viewer) | shown | avatar)
-        return self.filter(shown | avatar)
+            return present.filter(Q(owner=viewer) | shown | avatar)
+        return present.filter(shown | avatar)
 
 
 class Asset(BaseModel):
@@ -57,6 +60,10 @@ class Asset(BaseModel):
     variants = models.JSONField(default=dict, blank=True)
     # Dominant colour as #rrggbb, shown until variants load.
     placeholder = models.CharField(max_length=7, blank=True)
+    # Set when the asset is taken out of its owner's Library by someone else's right (a person
+    # depicted removed the use of their likeness); ``removed_reason`` is a machine code.
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_reason = models.CharField(max_length=50, blank=True)
 
     objects = AssetQuerySet.as_manager()
 

@@ -28,13 +28,16 @@ class PostQuerySet(models.QuerySet):
         """
         from apps.social.models import Block, Follow
 
+        # A post taken down (a withdrawn likeness consent, later moderation) is gone for everyone,
+        # its author included: they learn of it from a notification, not from their feed.
+        present = self.filter(removed_at__isnull=True)
         public = Q(visibility=Post.Visibility.PUBLIC)
         if viewer is None or not viewer.is_authenticated:
-            return self.filter(public, author__is_private=False)
+            return present.filter(public, author__is_private=False)
         follows_author = Exists(
             Follow.objects.filter(follower_id=viewer.pk, followee_id=OuterRef("author_id"))
         )
-        visible = self.filter(
+        visible = present.filter(
             Q(author_id=viewer.pk)
             | (public & Q(author__is_private=False))
             | (
@@ -76,6 +79,11 @@ class Post(BaseModel):
     training_use = models.BooleanField(default=False)
     sensitive = models.BooleanField(default=False)
     hide_prompt = models.BooleanField(default=False)
+    # Set when the post is taken down (never by its author, who deletes instead): the visibility
+    # rule then hides it from everyone. ``removed_reason`` is a machine code such as
+    # ``likeness_consent_withdrawn``.
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_reason = models.CharField(max_length=50, blank=True)
     # Denormalised counts, changed only with F() updates beside the row they count.
     like_count = models.PositiveIntegerField(default=0)
     love_count = models.PositiveIntegerField(default=0)

@@ -1,0 +1,2 @@
+"""Likeness and training consent: each person's choices, an append-only signed event log,
+and their enforcement."""

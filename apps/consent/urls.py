@@ -1,0 +1,4 @@
+"""Site pages of this app."""
+
+app_name = "consent"
+urlpatterns: list = []

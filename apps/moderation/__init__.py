@@ -1,0 +1,1 @@
+"""Prompt policy (protected names and marks); later reports, cases, actions, audit log."""

@@ -1,0 +1,2 @@
+"""How each item was made: signed, hash-chained provenance records, content credentials,
+verification and lineage."""

@@ -1,0 +1,3 @@
+"""``/api/v1/`` routes of this app (included by apps.config.api_urls)."""
+
+urlpatterns: list = []

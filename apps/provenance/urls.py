@@ -1,0 +1,4 @@
+"""Site pages of this app."""
+
+app_name = "provenance"
+urlpatterns: list = []
