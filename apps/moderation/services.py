@@ -1,0 +1,189 @@
+"""Writes of the prompt policy: the protected list, holds, and the checks that raise."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.core.exceptions import ApplicationError
+from apps.moderation import policy
+from apps.moderation.models import PolicyHold, ProtectedTerm
+
+ACTIONS = tuple(ProtectedTerm.Action.values)
+
+
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError("invalid", "Some fields are not valid.", fields={field: [message]})
+
+
+def term_add(
+    *, term: str, action: str, note: str = "", created_by: User | None = None
+) -> tuple[ProtectedTerm, bool]:
+    """Add a protected term, or change the action and note of the one already listed.
+
+    Returns ``(term, created)``. Two spellings that normalise alike ("Tàylor", "taylor") are one
+    entry.
+    """
+    term = " ".join(term.split())
+    normalized = policy.normalize_term(term)
+    if not normalized:
+        raise _invalid("term", "A term needs at least one letter or digit.")
+    if len(term) > 200 or len(normalized) > 200:
+        raise _invalid("term", "At most 200 characters.")
+    if action not in ACTIONS:
+        raise _invalid("action", f"Choose from {', '.join(ACTIONS)}.")
+    try:
+        with transaction.atomic():
+            row, created = ProtectedTerm.objects.update_or_create(
+                normalized=normalized,
+                defaults={"term": term, "action": action, "note": note[:500]},
+                create_defaults={
+                    "term": term,
+                    "action": action,
+                    "note": note[:500],
+                    "created_by": created_by,
+                },
+            )
+            transaction.on_commit(policy.index_invalidate)
+    except IntegrityError:  # the same term added concurrently: the other one won, update it
+        return term_add(term=term, action=action, note=note, created_by=created_by)
+    return row, created
+
+
+def terms_load(*, lines: Iterable[str], created_by: User | None = None) -> dict[str, int]:
+    """Add terms from lines of ``term`` or ``term<TAB or |>action[<TAB or |>note]``.
+
+    Blank lines and lines starting with ``#`` are skipped; the action defaults to ``refuse``.
+    One transaction: a bad line loads nothing and names its line number.
+    """
+    counts = {"added": 0, "updated": 0}
+    with transaction.atomic():
+        for number, raw in enumerate(lines, start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = [p.strip() for p in re.split(r"\t|\|", line)]
+            term, action = parts[0], (parts[1] if len(parts) > 1 and parts[1] else "refuse")
+            note = parts[2] if len(parts) > 2 else ""
+            try:
+                _, created = term_add(
+                    term=term, action=action.lower(), note=note, created_by=created_by
+                )
+            except ApplicationError as e:
+                detail = "; ".join(m for msgs in (e.fields or {}).values() for m in msgs)
+                raise _invalid("file", f"Line {number}: {detail or e.message}") from e
+            counts["added" if created else "updated"] += 1
+    return counts
+
+
+def term_remove(*, term: str) -> None:
+    """Remove a protected term, given in any spelling that normalises to it."""
+    deleted, _ = ProtectedTerm.objects.filter(normalized=policy.normalize_term(term)).delete()
+    if not deleted:
+        raise ApplicationError("not_found", f"“{term}” is not on the list.")
+    transaction.on_commit(policy.index_invalidate)
+
+
+def term_remove_by_id(*, term_id: int) -> None:
+    deleted, _ = ProtectedTerm.objects.filter(id=term_id).delete()
+    if not deleted:
+        raise ApplicationError("not_found", "Not found.")
+    transaction.on_commit(policy.index_invalidate)
+
+
+def _violation(match: policy.Match) -> ApplicationError:
+    label = "prompt" if match.field == "prompt" else "negative prompt"
+    return ApplicationError(
+        "policy_violation",
+        f"The {label} names “{match.term}”, a protected name or mark.",
+        fields={match.field: [f"“{match.term}” is a protected name or mark."]},
+    )
+
+
+def prompt_enforce(*, prompt: str, negative_prompt: str = "") -> list[str]:
+    """Refuse a request whose prompt names a ``refuse`` term (422 ``policy_violation``, naming
+    the term and the field); otherwise return the ``review`` terms it names (the caller holds
+    the job with ``hold_create``)."""
+    result = policy.prompt_check(prompt=prompt, negative_prompt=negative_prompt)
+    if result.refused is not None:
+        raise _violation(result.refused)
+    return result.review_terms
+
+
+def hold_create(*, job, terms: list[str]) -> PolicyHold:
+    """Hold a job's results from publishing until a moderator clears it. Call inside the
+    transaction that writes the job."""
+    return PolicyHold.objects.create(job=job, terms=terms)
+
+
+def hold_clear(*, hold_id: int, moderator: User) -> PolicyHold:
+    """A moderator lets a held job's results be published."""
+    if not moderator.is_staff:
+        raise ApplicationError("forbidden", "Only moderators can clear a hold.")
+    with transaction.atomic():
+        hold = PolicyHold.objects.select_for_update().filter(id=hold_id).first()
+        if hold is None:
+            raise ApplicationError("not_found", "Not found.")
+        if hold.cleared_at is None:
+            hold.cleared_at = timezone.now()
+            hold.cleared_by = moderator
+            hold.save(update_fields=["cleared_at", "cleared_by"])
+    return hold
+
+
+def _source_jobs(job) -> list:
+    """The job and every job whose results it was made from (edits of edits), oldest last."""
+    from apps.generation.models import GenerationJob, JobInput
+
+    seen = {job.id: job}
+    frontier = [job.id]
+    while frontier:
+        parents = set(
+            JobInput.objects.filter(job_id__in=frontier, asset__job_id__isnull=False).values_list(
+                "asset__job_id", flat=True
+            )
+        ) - set(seen)
+        frontier = list(parents)
+        for parent in GenerationJob.objects.filter(id__in=frontier):
+            seen[parent.id] = parent
+    return list(seen.values())
+
+
+def publish_check(*, asset) -> None:
+    """Refuse to publish what a prompt policy keeps back (422 ``policy_violation``).
+
+    - the asset's job, or any job it was edited from, has a hold not yet cleared;
+    - its prompt names a term refused now (the list may have grown since it was made);
+    - its prompt names a term now under review that no moderator has cleared for it: the job
+      gets a hold (kept even though publishing is refused) and waits like any other.
+    """
+    job = getattr(asset, "job", None)
+    if job is None:
+        return
+    jobs = _source_jobs(job)
+    holds = {h.job_id: h for h in PolicyHold.objects.filter(job_id__in=[j.id for j in jobs])}
+    if any(h.cleared_at is None for h in holds.values()):
+        raise _held()
+    result = policy.prompt_check(prompt=job.prompt, negative_prompt=job.negative_prompt)
+    if result.refused is not None:
+        raise ApplicationError(
+            "policy_violation",
+            f"Its prompt names “{result.refused.term}”, a protected name or mark.",
+            fields={"asset_id": [f"“{result.refused.term}” is a protected name or mark."]},
+        )
+    if result.review_terms and job.id not in holds:
+        PolicyHold.objects.get_or_create(job=job, defaults={"terms": result.review_terms})
+        raise _held()
+
+
+def _held() -> ApplicationError:
+    return ApplicationError(
+        "policy_violation",
+        "This result is held for review: its prompt names a protected name or mark, and a "
+        "moderator has not cleared it yet.",
+        fields={"asset_id": ["Held for review."]},
+    )
