@@ -206,8 +206,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.generation.tasks.reap_stale_jobs",
         "schedule": 60.0,
     },
+    "ledger-checkpoint": {
+        "task": "apps.core.tasks.ledger_checkpoint",
+        "schedule": env.float("LEDGER_CHECKPOINT_INTERVAL", default=60.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Signed logs (provenance, consent, audit: apps.core.ledger) -----------------------------
+# The Ed25519 key new rows are signed with (PEM, or base64 of the 32 raw bytes). Unset, a
+# development key is made on first use in LEDGER_KEYS_DIR; set it in production and keep the
+# public halves of retired keys in LEDGER_KEYS_DIR/trusted/*.pub so old rows still verify.
+LEDGER_SIGNING_KEY = env.str("LEDGER_SIGNING_KEY", default="")
+LEDGER_KEYS_DIR = Path(env.str("LEDGER_KEYS_DIR", default=str(VAR_DIR / "keys")))
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -11,3 +11,7 @@ class BaseModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+# The ledger's own tables (chain heads and signed checkpoints) live beside its code.
+from apps.core.ledger import ChainHead, Checkpoint  # noqa: E402, F401
