@@ -123,6 +123,9 @@ def job_request(
     if refusal:
         field = "duration_s" if "videos of" in refusal else "aspect_ratio"
         raise _invalid(field, refusal)
+    from apps.moderation.services import prompt_enforce
+
+    review_terms = prompt_enforce(prompt=prompt, negative_prompt=negative_prompt)
     if remix_of is not None:
         from apps.posts.selectors import remix_parent_check
 
@@ -155,6 +158,7 @@ def job_request(
             "seed": seed,
             "params": params,
         },
+        review_terms=review_terms,
     )
 
 
@@ -165,11 +169,13 @@ def _job_create(
     cost: int,
     fields: dict[str, Any],
     inputs: list[Asset] = (),
+    review_terms: list[str] = (),
 ) -> GenerationJob:
     """Charge the quota, then write the queued job and hand it to the broker after commit.
 
     The quota is reserved first (atomically in Redis) and released if the row cannot be written,
-    so a refused or failed request is never charged.
+    so a refused or failed request is never charged. ``review_terms`` (protected names the
+    prompt uses) put a policy hold on the job in the same transaction.
     """
     job_id = new_id()
     quota_reserve(user_id=owner.pk, job_id=job_id, cost=cost)
@@ -185,6 +191,10 @@ def _job_create(
             )
             for position, asset in enumerate(inputs):
                 JobInput.objects.create(job=job, asset=asset, position=position)
+            if review_terms:
+                from apps.moderation.services import hold_create
+
+                hold_create(job=job, terms=list(review_terms))
             _announce(job)
             transaction.on_commit(lambda: _enqueue(job.id))
     except IntegrityError:  # the same idempotency key raced us: answer with the winner
@@ -267,9 +277,19 @@ def edit_request(
         "seed": source_job.seed if source_job else 0,
         "params": {**(source_job.params if op == "extend" and source_job else {}), **params},
     }
+    review_terms: list[str] = []
+    if prompt.strip():  # a prompt given with the edit (extend) is checked like a generation's
+        from apps.moderation.services import prompt_enforce
+
+        review_terms = prompt_enforce(prompt=fields["prompt"])
     cost = math.ceil(plan.get("duration_s") or 1) if plan["kind"] == "video" else 2
     return _job_create(
-        owner=owner, idempotency_key=idempotency_key, cost=cost, fields=fields, inputs=inputs
+        owner=owner,
+        idempotency_key=idempotency_key,
+        cost=cost,
+        fields=fields,
+        inputs=inputs,
+        review_terms=review_terms,
     )
 
 

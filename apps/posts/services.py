@@ -77,6 +77,9 @@ def post_publish(
         raise ApplicationError(
             "invalid", "Some fields are not valid.", fields={"visibility": ["?"]}
         )
+    from apps.moderation.services import publish_check
+
+    publish_check(asset=asset)  # protected names: refused, or held until a moderator clears it
     parent = None
     if remix_of is None and asset.job is not None:
         inherited = (asset.job.params or {}).get("remix_of")
