@@ -481,13 +481,14 @@ def _job_run_locked(job_id: int, lock) -> None:
         return
 
     from apps.media.services import asset_create
+    from apps.provenance.services import record_write
 
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().get(id=job.id)
         if job.status != Status.RUNNING:  # canceled while the last frame rendered
             return
         for f in files:
-            asset_create(
+            asset = asset_create(
                 owner=job.owner,
                 data=f.data,
                 mime=f.mime,
@@ -496,6 +497,7 @@ def _job_run_locked(job_id: int, lock) -> None:
                 duration_s=f.duration_s,
                 job=job,
             )
+            record_write(asset=asset, job=job)  # its provenance, in the same transaction
         job.move_to(Status.SUCCEEDED)
         job.progress = 1.0
         job.finished_at = timezone.now()
