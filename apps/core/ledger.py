@@ -215,6 +215,14 @@ class ChainedRecord(models.Model):
     class Meta:
         abstract = True
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding or not getattr(self, "_appending", False):
+            raise AppendOnlyError(f"{type(self).__name__} rows are written by ledger.append only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError(f"{type(self).__name__} rows are never deleted")
+
     def hashed_body(self) -> dict[str, Any]:
         body = {}
         for name in self.HASHED_FIELDS:
@@ -252,14 +260,6 @@ class ChainedRecord(models.Model):
         """A subclass's own check of what the hash cannot see directly (e.g. that a stored text
         still matches the commitment that was hashed); a message when it fails."""
         return None
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding or not getattr(self, "_appending", False):
-            raise AppendOnlyError(f"{type(self).__name__} rows are written by ledger.append only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        raise AppendOnlyError(f"{type(self).__name__} rows are never deleted")
 
 
 class ChainHead(models.Model):
@@ -316,9 +316,7 @@ def registered() -> dict[str, type[ChainedRecord]]:
 
 
 def _lock_head(log_name: str, chain: str) -> ChainHead:
-    ChainHead.objects.bulk_create(
-        [ChainHead(log=log_name, chain=chain)], ignore_conflicts=True
-    )
+    ChainHead.objects.bulk_create([ChainHead(log=log_name, chain=chain)], ignore_conflicts=True)
     return ChainHead.objects.select_for_update().get(log=log_name, chain=chain)
 
 
@@ -357,7 +355,7 @@ def checkpoint_sign() -> Checkpoint | None:
     """Sign the heads that moved since the previous checkpoint; None when nothing moved."""
     with transaction.atomic():
         moved = list(
-            ChainHead.objects.exclude(log=Checkpoint.LOG)
+            ChainHead.objects.exclude(log=Checkpoint.LOG, chain=CHECKPOINT_CHAIN)
             .filter(seq__gt=models.F("checkpointed_seq"))
             .order_by("log", "chain")
             .values_list("id", "log", "chain", "seq", "head_hash")[:100_000]
@@ -444,7 +442,10 @@ def verify_log(model: type[ChainedRecord], *, progress: bool = False) -> list[Pr
                 broken.add(record.chain)
 
             if record.seq != expected:
-                missing = f"#{expected}" + (f"–#{record.seq - 1}" if record.seq - 1 > expected else "")
+                last_missing = record.seq - 1
+                missing = f"#{expected}"
+                if last_missing > expected:
+                    missing += f" to #{last_missing}"
                 fail("missing_row", f"row {missing} is missing before this one")
                 continue
             if record.prev_hash != prev:
@@ -463,14 +464,22 @@ def verify_log(model: type[ChainedRecord], *, progress: bool = False) -> list[Pr
         if seq > last[0]:
             problems.append(
                 Problem(
-                    model.LOG, chain, last[0] + 1, None, "missing_row",
+                    model.LOG,
+                    chain,
+                    last[0] + 1,
+                    None,
+                    "missing_row",
                     f"the chain ends at #{last[0]} but its head says #{seq}: rows were dropped",
                 )
             )
         elif last != (seq, head_hash):
             problems.append(
                 Problem(
-                    model.LOG, chain, last[0], None, "head_mismatch",
+                    model.LOG,
+                    chain,
+                    last[0],
+                    None,
+                    "head_mismatch",
                     "the chain's last row does not match its recorded head",
                 )
             )
@@ -501,14 +510,22 @@ def _checkpoint_problems(logs: dict[str, type[ChainedRecord]]) -> list[Problem]:
             if found is None:
                 problems.append(
                     Problem(
-                        log_name, chain, seq, None, "missing_row",
+                        log_name,
+                        chain,
+                        seq,
+                        None,
+                        "missing_row",
                         f"checkpoint #{cp} signed this row, which is gone",
                     )
                 )
             elif found != head_hash:
                 problems.append(
                     Problem(
-                        log_name, chain, seq, None, "checkpoint_mismatch",
+                        log_name,
+                        chain,
+                        seq,
+                        None,
+                        "checkpoint_mismatch",
                         f"checkpoint #{cp} signed a different hash for this row",
                     )
                 )
@@ -563,7 +580,7 @@ class AppendOnly(Operation):
             return
         table = self._table(app_label, to_state)
         quote = schema_editor.quote_name
-        schema_editor.execute(_PG_FUNCTION)
+        schema_editor.execute(_PG_FUNCTION, params=None)
         schema_editor.execute(
             f"CREATE TRIGGER {quote(trigger_name(table))} BEFORE UPDATE OR DELETE ON "
             f"{quote(table)} FOR EACH ROW EXECUTE FUNCTION vivid_append_only()"
@@ -574,7 +591,8 @@ class AppendOnly(Operation):
             return
         table = self._table(app_label, from_state)
         quote = schema_editor.quote_name
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS {quote(trigger_name(table))} ON {quote(table)}")
+        name = quote(trigger_name(table))
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {quote(table)}")
 
     def describe(self) -> str:
         return f"Refuse UPDATE and DELETE on {self.model_name} (PostgreSQL trigger)"
