@@ -103,8 +103,12 @@ def post_created(*, post_id: int) -> int:
     from apps.posts.serializers import PostOut
 
     started = time.monotonic()
-    post = Post.objects.select_related("author", "asset").filter(id=post_id).first()
-    if post is None:  # deleted before fan-out ran
+    post = (
+        Post.objects.select_related("author", "asset")
+        .filter(id=post_id, removed_at__isnull=True)
+        .first()
+    )
+    if post is None:  # deleted or taken down before fan-out ran
         return 0
     presence.prune()
     payload = {"post": PostOut(post).data, "cursor": str(post.id)}

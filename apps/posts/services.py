@@ -68,7 +68,11 @@ def post_publish(
     asset; the parent must be visible to the author and allow remixes (403 otherwise). Tags in the
     caption feed the hashtag pages; mentioned people who can see the post are notified.
     """
-    asset = Asset.objects.filter(id=asset_id, owner=author).select_related("job").first()
+    asset = (
+        Asset.objects.filter(id=asset_id, owner=author, removed_at__isnull=True)
+        .select_related("job")
+        .first()
+    )
     if asset is None:  # someone else's asset answers like a missing one
         raise ApplicationError(
             "not_found", "No such asset in your Library.", fields={"asset_id": ["Not found."]}
