@@ -9,7 +9,16 @@ from django.db.models import Q
 from apps.core.ids import new_id
 from apps.core.models import BaseModel
 
-KINDS = ("follow", "follow_request", "reaction", "comment", "remix", "mention")
+KINDS = (
+    "follow",
+    "follow_request",
+    "reaction",
+    "comment",
+    "remix",
+    "mention",
+    "likeness_used",
+    "likeness_removed",
+)
 
 
 class Notification(BaseModel):
@@ -27,11 +36,15 @@ class Notification(BaseModel):
         COMMENT = "comment"
         REMIX = "remix"
         MENTION = "mention"
+        # Someone generated or published with the recipient's likeness (apps.consent).
+        LIKENESS_USED = "likeness_used"
+        # A person depicted took back a use: a draft left the Library, or a post was taken down.
+        LIKENESS_REMOVED = "likeness_removed"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
-    kind = models.CharField(max_length=14, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
     # The most recent actor, shown by name; the others are counted.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications_caused"

@@ -32,6 +32,8 @@ _VERBS = {
     "comment": "commented on your post",
     "remix": "remixed your post",
     "mention": "mentioned you",
+    "likeness_used": "used your likeness",
+    "likeness_removed": "withdrew the use of their likeness in your work",
 }
 
 
