@@ -12,6 +12,7 @@ from django.db import transaction
 from PIL import Image
 
 from apps.accounts.models import User
+from apps.core import outbox
 from apps.media import images
 from apps.media.models import Asset
 
@@ -22,6 +23,11 @@ _EXT = {
     "image/avif": "avif",
 }
 MIME_OF_EXT = {ext: mime for mime, ext in _EXT.items()}
+
+
+# Variants of generated assets carry C2PA content credentials (apps.provenance.embedding); part
+# of every variant's tag, so `manage.py media_rebuild` remade the variants made before them.
+CREDENTIALS = "c2pa-1"
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class StillSpec:
 
     @property
     def tag(self) -> str:
-        return images.encoding_tag("still", self.longest, self.encoding)
+        return images.encoding_tag("still", self.longest, self.encoding, CREDENTIALS)
 
     def wanted_for(self, asset: Asset) -> bool:
         return True
@@ -56,7 +62,9 @@ class ClipSpec:
 
     @property
     def tag(self) -> str:
-        return images.encoding_tag("clip", self.short_side, self.longest, self.max_s, self.crf)
+        return images.encoding_tag(
+            "clip", self.short_side, self.longest, self.max_s, self.crf, CREDENTIALS
+        )
 
     def wanted_for(self, asset: Asset) -> bool:
         # A rendition is worth having only when it is smaller than the original.
@@ -170,9 +178,12 @@ def asset_create(
         placeholder=facts.placeholder,
         phash=facts.phash,
     )
+    from apps.provenance.matching import asset_index
+
+    asset_index(asset=asset, data=data)  # the near-copy index of /verify
     from apps.media.tasks import make_variants
 
-    transaction.on_commit(lambda: make_variants.delay(asset.id))
+    outbox.send_on_commit(make_variants, asset.id)
     return asset
 
 
@@ -191,6 +202,9 @@ def asset_fill_facts(*, asset: Asset) -> bool:
     Asset.objects.filter(id=asset.id).update(
         phash=asset.phash, fps=asset.fps, placeholder=asset.placeholder
     )
+    from apps.provenance.matching import asset_index
+
+    asset_index(asset=asset, data=data)  # the near-copy index of /verify
     return True
 
 
@@ -227,6 +241,14 @@ def _render(asset: Asset, data: bytes, sized: dict[int, Image.Image], still, spe
     )
 
 
+def _made_by(asset: Asset, spec: StillSpec | ClipSpec) -> str:
+    """The C2PA action a variant's credential names: a picture downscaled, a clip's frame
+    taken, a clip re-encoded, or cut short (the grid loop)."""
+    if isinstance(spec, StillSpec):
+        return "c2pa.resized" if asset.kind == Asset.Kind.IMAGE else "c2pa.edited"
+    return "c2pa.transcoded" if spec.max_s is None else "c2pa.edited"
+
+
 def variants_missing(asset: Asset, *, verify: bool = False) -> dict[str, StillSpec | ClipSpec]:
     """The variants an asset should have and does not, with current settings. ``verify`` also
     counts files the record names but the storage no longer holds."""
@@ -248,6 +270,9 @@ def asset_make_variants(
     Safe to run again and concurrently: files are content-addressed and written once, and a run
     with nothing missing changes nothing. Variants that settings no longer ask for are forgotten.
     """
+    from apps.provenance.embedding import VariantSigner, ensure_original_signed
+
+    ensure_original_signed(asset=asset)  # first: signing changes the original's hash and path
     missing = variants_missing(asset, verify=verify)
     if only is not None:
         missing = {n: s for n, s in missing.items() if n in only}
@@ -263,11 +288,18 @@ def asset_make_variants(
     still = _still_source(asset, data) if needs_still else None
     placeholder = asset.placeholder or (images.dominant_colour(still) if still else "")
     sized: dict[int, Image.Image] = {}
+    signer = VariantSigner(asset, data)
     try:
         for name, spec in missing.items():
             path = variant_path(asset, name, spec)
             if not default_storage.exists(path):  # else made already for identical content
-                _store(path, _render(asset, data, sized, still, spec))
+                rendered = _render(asset, data, sized, still, spec)
+                # Signed last, after the variant's own encode.
+                mime = spec.encoding.mime if isinstance(spec, StillSpec) else "video/mp4"
+                _store(
+                    path, signer.sign(rendered, mime, rendition=name, action=_made_by(asset, spec))
+                )
+            signer.stored(rendition=name, path=path)
             variants[name] = path
     finally:
         for im in [still, *sized.values()]:

@@ -72,9 +72,7 @@ class ProvenanceRecord(ChainedRecord):
         UPLOAD = "upload"
         BACKFILL = "backfill"  # made before records existed, by a path no longer known
 
-    asset = models.OneToOneField(
-        "media.Asset", on_delete=models.PROTECT, related_name="provenance"
-    )
+    asset = models.OneToOneField("media.Asset", on_delete=models.PROTECT, related_name="provenance")
     creator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="provenance_records"
     )
@@ -146,3 +144,7 @@ class ProvenanceLink(models.Model):
             models.UniqueConstraint(fields=["child", "position"], name="provenance_link_unique")
         ]
         indexes = [models.Index(fields=["parent", "child"], name="provenance_link_parent")]
+
+
+# The near-copy index (apps.provenance.matching) keeps its table in its own module.
+from apps.provenance.matching_models import PerceptualKey  # noqa: E402, F401
