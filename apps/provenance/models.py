@@ -52,7 +52,7 @@ class ProvenanceRecord(ChainedRecord):
         "prompt_commitment",
         "negative_prompt_commitment",
         "backend",
-        "model",
+        "model_name",
         "model_version",
         "params",
         "seed",
@@ -72,7 +72,9 @@ class ProvenanceRecord(ChainedRecord):
         UPLOAD = "upload"
         BACKFILL = "backfill"  # made before records existed, by a path no longer known
 
-    asset = models.OneToOneField("media.Asset", on_delete=models.PROTECT, related_name="provenance")
+    asset = models.OneToOneField(
+        "media.Asset", on_delete=models.PROTECT, related_name="provenance"
+    )
     creator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="provenance_records"
     )
@@ -85,7 +87,8 @@ class ProvenanceRecord(ChainedRecord):
     prompt_commitment = models.CharField(max_length=64)
     negative_prompt_commitment = models.CharField(max_length=64)
     backend = models.CharField(max_length=50, blank=True)  # alias in GENERATION_BACKENDS
-    model = models.CharField(max_length=100, blank=True)
+    # The backend's model (named so: ``ledger.append`` takes ``model`` as the log's class).
+    model_name = models.CharField(max_length=100, blank=True)
     model_version = models.CharField(max_length=50, blank=True)
     # Every parameter the backend or editor was given (size, quality, duration_s, seed, ...).
     params = models.JSONField(default=dict)

@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
                 ('prompt_commitment', models.CharField(max_length=64)),
                 ('negative_prompt_commitment', models.CharField(max_length=64)),
                 ('backend', models.CharField(blank=True, max_length=50)),
-                ('model', models.CharField(blank=True, max_length=100)),
+                ('model_name', models.CharField(blank=True, max_length=100)),
                 ('model_version', models.CharField(blank=True, max_length=50)),
                 ('params', models.JSONField(default=dict)),
                 ('seed', models.BigIntegerField(blank=True, null=True)),
