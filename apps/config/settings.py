@@ -61,6 +61,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request ids, and errors in the API's shape (500 server_error, 503 unavailable).
+    "apps.core.middleware.RequestErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -210,7 +212,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.core.tasks.ledger_checkpoint",
         "schedule": env.float("LEDGER_CHECKPOINT_INTERVAL", default=60.0),
     },
+    # Tasks owed by commits whose fast send failed (apps.core.outbox); expired rows purged.
+    "outbox-relay": {
+        "task": "apps.core.tasks.outbox_relay",
+        "schedule": env.float("OUTBOX_RELAY_EVERY_S", default=2.0),
+        "options": {"expires": 10},
+    },
+    "core-purge": {"task": "apps.core.tasks.core_purge", "schedule": 600.0},
 }
+# Unsent after this many seconds, an outbox message is the relay's to send.
+OUTBOX_RELAY_AFTER_S = env.float("OUTBOX_RELAY_AFTER_S", default=3.0)
+# How long a write's Idempotency-Key is remembered.
+IDEMPOTENCY_TTL_S = env.int("IDEMPOTENCY_TTL_S", default=86_400)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Signed logs (provenance, consent, audit: apps.core.ledger) -----------------------------

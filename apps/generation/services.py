@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.core import outbox
 from apps.core.exceptions import ApplicationError
 from apps.core.ids import new_id
 from apps.generation.backends.base import (
@@ -196,7 +197,7 @@ def _job_create(
 
                 hold_create(job=job, terms=list(review_terms))
             _announce(job)
-            transaction.on_commit(lambda: _enqueue(job.id))
+            outbox.send_on_commit("apps.generation.tasks.run_generation", job.id)
     except IntegrityError:  # the same idempotency key raced us: answer with the winner
         quota_release(user_id=owner.pk, job_id=job_id, refund=cost)
         existing = GenerationJob.objects.filter(

@@ -7,6 +7,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Greatest, Log
 
 from apps.accounts.models import User
+from apps.core import outbox
 from apps.core.exceptions import ApplicationError
 from apps.core.ids import EPOCH_MS, new_id
 from apps.media.models import Asset
@@ -118,7 +119,7 @@ def post_publish(
         _notify_mentions(post, author, post.caption)
         from apps.posts.tasks import fanout_post_created
 
-        transaction.on_commit(lambda: fanout_post_created.delay(post.id))
+        outbox.send_on_commit(fanout_post_created, post.id)
     return post
 
 
@@ -136,9 +137,7 @@ def post_delete(*, user: User, post_id: int) -> None:
         post.delete()
         from apps.posts.tasks import fanout_post_deleted
 
-        transaction.on_commit(
-            lambda: fanout_post_deleted.delay(post_id, post.author_id, post.visibility)
-        )
+        outbox.send_on_commit(fanout_post_deleted, post_id, post.author_id, post.visibility)
 
 
 def _check_kind(kind: str) -> None:
@@ -153,24 +152,27 @@ def _check_kind(kind: str) -> None:
 def reaction_add(*, user: User, post_id: int, kind: str) -> Post:
     """React to a post the user may see. Reacting again with the same kind changes nothing.
 
-    The post's author is notified (coalesced per post while unread).
+    The post's author is notified (coalesced per post while unread). Reaction, counts and
+    notification commit together, and the counts are read before the commit: once the reaction
+    has committed, nothing is left that could fail the request.
     """
     from apps.notifications import services as notifications
 
     _check_kind(kind)
     post = post_get_visible(post_id=post_id, viewer=user)
-    try:
-        with transaction.atomic():
-            Reaction.objects.create(user=user, post=post, kind=kind)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                Reaction.objects.create(user=user, post=post, kind=kind)
+        except IntegrityError:
+            pass  # already reacted: a no-op
+        else:
             _counts_update(post.id, **{f"{kind}_count": 1})
             _announce_reactions(post.id)
-    except IntegrityError:
-        pass  # already reacted: a no-op
-    else:
-        notifications.notification_add(
-            recipient=post.author, actor=user, kind="reaction", post=post
-        )
-    post.refresh_from_db()
+            notifications.notification_add(
+                recipient=post.author, actor=user, kind="reaction", post=post
+            )
+        post.refresh_from_db()
     return post
 
 
@@ -204,7 +206,7 @@ def _announce_reactions(post_id: int) -> None:
             ),
         )
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)  # a hint: its failure must not fail the write
 
 
 def _notify_mentions(post: Post, actor: User, text: str, *, comment: bool = False) -> None:
