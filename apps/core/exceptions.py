@@ -29,6 +29,7 @@ class ApplicationError(Exception):
         "consent_required": 422,
         "rate_limited": 429,
         "quota_exceeded": 429,
+        "unavailable": 503,
     }
 
     def __init__(

@@ -13,5 +13,7 @@ def not_found(request, exception=None):
 
 def server_error(request):
     if request.path.startswith("/api/"):
-        return json_error("server_error", "Something went wrong on our side.", 500)
+        from apps.core.middleware import server_error_response
+
+        return server_error_response(request)
     return render(request, "errors/500.html", status=500)

@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from apps.core.transient import TRANSIENT_ERRORS
 from apps.generation import services
 from apps.generation.backends.base import BackendError
 
@@ -26,6 +27,8 @@ def run_generation(self, job_id: int) -> None:
             services.job_fail(job_id=job_id, message=e.message)
             return
         raise self.retry(exc=e, countdown=5 * 2**self.request.retries) from e
+    except TRANSIENT_ERRORS as e:  # the database or Redis is restarting: the job waits
+        raise self.retry(exc=e, countdown=min(60, 2**self.request.retries)) from e
     except Exception:
         logger.exception("generation job %s failed", job_id)
         services.job_fail(job_id=job_id, message="The generation failed unexpectedly.")

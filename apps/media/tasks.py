@@ -2,11 +2,12 @@
 
 from celery import shared_task
 
+from apps.core.transient import RETRY_TRANSIENT
 from apps.media import services
 from apps.media.models import Asset
 
 
-@shared_task(acks_late=True, max_retries=3, default_retry_delay=5)
+@shared_task(acks_late=True, **RETRY_TRANSIENT)
 def make_variants(asset_id: int, verify: bool = False) -> None:
     """Make an asset's missing variants. Safe to run twice or at once: files are content-addressed
     and written once, so no row lock is held through the encoding (on SQLite that would block

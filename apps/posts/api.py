@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.auth import TokenScopes
 from apps.accounts.selectors import user_get_by_username
+from apps.core import idempotency
 from apps.core.api import validated
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import Page, PageParams
@@ -39,8 +40,14 @@ class PostsApi(APIView):
     @extend_schema(request=PostIn, responses={201: PostOut}, operation_id="posts_create")
     def post(self, request):
         data = validated(PostIn, request.data)
-        post = services.post_publish(author=request.user, **data)
-        return Response(post_data(post, request.user), status=status.HTTP_201_CREATED)
+        return idempotency.respond(
+            request,
+            scope="posts.create",
+            write=lambda: services.post_publish(author=request.user, **data),
+            load=lambda pk: selectors.post_get_visible(post_id=pk, viewer=request.user),
+            render=lambda post: post_data(post, request.user),
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class PostDetailApi(APIView):
@@ -123,8 +130,16 @@ class ReactionsApi(APIView):
     @extend_schema(request=ReactionIn, responses={200: ReactionsOut}, operation_id="posts_react")
     def post(self, request, post_id: int):
         data = validated(ReactionIn, request.data)
-        post = services.reaction_add(user=request.user, post_id=post_id, kind=data["kind"])
-        return Response(_reactions_data(post, request.user))
+        return idempotency.respond(
+            request,
+            scope="reactions.add",
+            write=lambda: services.reaction_add(
+                user=request.user, post_id=post_id, kind=data["kind"]
+            ),
+            load=lambda pk: selectors.post_get_visible(post_id=pk, viewer=request.user),
+            render=lambda post: _reactions_data(post, request.user),
+            status=status.HTTP_200_OK,
+        )
 
 
 class ReactionDetailApi(APIView):
@@ -173,10 +188,23 @@ class CommentsApi(APIView):
     @extend_schema(request=CommentIn, responses={201: CommentOut}, operation_id="posts_comment")
     def post(self, request, post_id: int):
         data = validated(CommentIn, request.data)
-        comment = services.comment_create(
-            user=request.user, post_id=post_id, body=data["body"], parent_id=data.get("parent_id")
+        return idempotency.respond(
+            request,
+            scope="comments.create",
+            write=lambda: services.comment_create(
+                user=request.user,
+                post_id=post_id,
+                body=data["body"],
+                parent_id=data.get("parent_id"),
+            ),
+            load=lambda pk: selectors.comment_get(
+                post=selectors.post_get_visible(post_id=post_id, viewer=request.user),
+                comment_id=pk,
+                viewer=request.user,
+            ),
+            render=lambda comment: CommentOut(comment).data,
+            status=status.HTTP_201_CREATED,
         )
-        return Response(CommentOut(comment).data, status=status.HTTP_201_CREATED)
 
 
 class CommentDetailApi(APIView):

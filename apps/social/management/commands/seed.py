@@ -321,7 +321,7 @@ class Command(BaseCommand):
         from apps.generation.backends.procedural.render import encode_png, render_scene
         from apps.generation.models import GenerationJob
         from apps.media.services import asset_create, asset_make_variants
-        from apps.media.tasks import make_variants
+        from apps.core import outbox
 
         out = []
         owners = User.objects.in_bulk([int(u) for u in users[: self.spec.images]])
@@ -353,7 +353,7 @@ class Command(BaseCommand):
             )
             # Variants are made here and now rather than on the media queue, so seeding needs
             # no worker or broker (it also runs before ``make run`` starts them).
-            no_queue = mock.patch.object(make_variants, "delay", lambda asset_id: None)
+            no_queue = mock.patch.object(outbox, "send_on_commit", lambda *args: None)
             with no_queue, transaction.atomic():
                 asset = asset_create(
                     owner=owner, data=data, mime="image/png", width=w, height=h, job=job
