@@ -10,7 +10,12 @@ from apps.generation.models import GenerationJob
 
 
 def job_list(*, owner: User, status: str | None = None) -> QuerySet[GenerationJob]:
-    jobs = GenerationJob.objects.filter(owner=owner).prefetch_related("assets")
+    # A job whose results a person depicted took back has left the Library (apps.consent).
+    jobs = (
+        GenerationJob.objects.filter(owner=owner)
+        .exclude(assets__removed_at__isnull=False)
+        .prefetch_related("assets")
+    )
     if status:
         if status not in GenerationJob.Status.values:
             raise ApplicationError(
@@ -24,7 +29,12 @@ def job_list(*, owner: User, status: str | None = None) -> QuerySet[GenerationJo
 
 def job_get(*, owner: User, job_id: int) -> GenerationJob:
     """A job of the owner's; someone else's answers exactly like a missing one."""
-    job = GenerationJob.objects.filter(id=job_id, owner=owner).prefetch_related("assets").first()
+    job = (
+        GenerationJob.objects.filter(id=job_id, owner=owner)
+        .exclude(assets__removed_at__isnull=False)
+        .prefetch_related("assets")
+        .first()
+    )
     if job is None:
         raise ApplicationError("not_found", "Not found.")
     return job

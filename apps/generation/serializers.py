@@ -19,6 +19,10 @@ class JobIn(serializers.Serializer):
     duration_s = serializers.IntegerField(min_value=1, max_value=20, required=False)
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False)
     remix_of = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    # Usernames of the people depicted; each must consent (apps.consent).
+    likeness = serializers.ListField(
+        child=serializers.CharField(max_length=31), required=False, max_length=20
+    )
 
 
 class EditIn(serializers.Serializer):
@@ -72,7 +76,8 @@ class JobOut(serializers.ModelSerializer):
     def get_assets(self, job: GenerationJob) -> list[dict]:
         if job.status != GenerationJob.Status.SUCCEEDED:
             return []
-        return AssetOut(job.assets.order_by("id"), many=True).data
+        # Assets taken back by a person they depict are gone from the Library.
+        return AssetOut(job.assets.filter(removed_at__isnull=True).order_by("id"), many=True).data
 
 
 class BackendOut(serializers.Serializer):

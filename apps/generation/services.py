@@ -79,6 +79,7 @@ def job_request(
     seed: int | None = None,
     idempotency_key: str | None = None,
     remix_of: int | None = None,
+    likeness: list[str] | None = None,
 ) -> GenerationJob:
     """Check a generation request and queue it; the worker picks it up after commit.
 
@@ -127,6 +128,10 @@ def job_request(
     from apps.moderation.services import prompt_enforce
 
     review_terms = prompt_enforce(prompt=prompt, negative_prompt=negative_prompt)
+    from apps.consent.services import likeness_check_request
+
+    # People named in ``likeness`` or @mentioned in the prompt: 422 unless each consents.
+    grants = likeness_check_request(requester=owner, likeness=likeness, prompt=prompt)
     if remix_of is not None:
         from apps.posts.selectors import remix_parent_check
 
@@ -160,6 +165,7 @@ def job_request(
             "params": params,
         },
         review_terms=review_terms,
+        likeness_grants=grants,
     )
 
 
@@ -171,6 +177,7 @@ def _job_create(
     fields: dict[str, Any],
     inputs: list[Asset] = (),
     review_terms: list[str] = (),
+    likeness_grants: list = (),
 ) -> GenerationJob:
     """Charge the quota, then write the queued job and hand it to the broker after commit.
 
@@ -196,6 +203,10 @@ def _job_create(
                 from apps.moderation.services import hold_create
 
                 hold_create(job=job, terms=list(review_terms))
+            if likeness_grants:  # each use of a likeness, recorded and told to the person
+                from apps.consent.services import likeness_uses_record
+
+                likeness_uses_record(job=job, grants=list(likeness_grants))
             _announce(job)
             outbox.send_on_commit("apps.generation.tasks.run_generation", job.id)
     except IntegrityError:  # the same idempotency key raced us: answer with the winner
@@ -286,6 +297,10 @@ def edit_request(
         from apps.moderation.services import prompt_enforce
 
         review_terms = prompt_enforce(prompt=fields["prompt"])
+    from apps.consent.services import likeness_check_request
+
+    # An edit depicts whoever its inputs depict (and anyone its new prompt @mentions).
+    grants = likeness_check_request(requester=owner, likeness=None, prompt=prompt, inputs=inputs)
     cost = math.ceil(plan.get("duration_s") or 1) if plan["kind"] == "video" else 2
     return _job_create(
         owner=owner,
@@ -294,6 +309,7 @@ def edit_request(
         fields=fields,
         inputs=inputs,
         review_terms=review_terms,
+        likeness_grants=grants,
     )
 
 
@@ -468,6 +484,12 @@ def _job_run_locked(job_id: int, lock) -> None:
         job.save(update_fields=["status", "started_at", "attempts", "progress"])
         _announce(job)
 
+    from apps.consent.services import likeness_refusal
+
+    refusal = likeness_refusal(job=job)  # consent withdrawn (or the use removed) while queued
+    if refusal:
+        job_fail(job_id=job.id, message=refusal)
+        return
     progress = _progress_reporter(job, lock)
     try:
         if job.op == GenerationJob.Op.GENERATE:
@@ -492,6 +514,10 @@ def _job_run_locked(job_id: int, lock) -> None:
         if job.status != Status.RUNNING:  # canceled while the last frame rendered
             return
         for f in files:
+        refusal = likeness_refusal(job=job)  # ... or withdrawn while it rendered
+        if refusal:
+            job_fail(job_id=job.id, message=refusal)
+            return
             asset = asset_create(
                 owner=job.owner,
                 data=f.data,

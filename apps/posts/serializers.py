@@ -11,7 +11,8 @@ class PostIn(serializers.Serializer):
     visibility = serializers.ChoiceField(choices=Post.Visibility.choices)
     remix_of = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     allow_remix = serializers.BooleanField(required=False, default=True)
-    training_use = serializers.BooleanField(required=False, default=False)
+    # Omitted (null): the author's training default (apps.consent).
+    training_use = serializers.BooleanField(required=False, allow_null=True, default=None)
     sensitive = serializers.BooleanField(required=False, default=False)
     hide_prompt = serializers.BooleanField(required=False, default=False)
 

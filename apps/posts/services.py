@@ -59,7 +59,7 @@ def post_publish(
     visibility: str,
     remix_of: int | None = None,
     allow_remix: bool = True,
-    training_use: bool = False,
+    training_use: bool | None = None,
     sensitive: bool = False,
     hide_prompt: bool = False,
 ) -> Post:
@@ -91,8 +91,13 @@ def post_publish(
         remix_of = int(inherited) if inherited else None
     if remix_of is not None:
         parent = remix_parent_check(post_id=remix_of, viewer=author)
+    from apps.consent import services as consent
     from apps.notifications import services as notifications
 
+    # Omitted: the author's account default; a remix never allows more than its parent does.
+    training_use = consent.training_use_for_post(
+        author=author, requested=training_use, parent=parent
+    )
     with transaction.atomic():
         post_id = new_id()
         post = Post.objects.create(
@@ -108,6 +113,7 @@ def post_publish(
             sensitive=sensitive,
             hide_prompt=hide_prompt,
         )
+        consent.post_published(post=post)  # likenesses re-checked (422), people depicted told
         PostTag.objects.bulk_create(
             [PostTag(post=post, tag=tag) for tag in hashtags(post.caption)], ignore_conflicts=True
         )
