@@ -1,11 +1,117 @@
-"""The Celery app, started as ``celery -A apps.config.celery:app worker``."""
+"""The Celery app, started as ``celery -A apps.config.celery:app worker``.
+
+Besides the app, two things that keep a worker alive and honest through broker outages:
+
+- A fix for kombu's Redis transport (kombu 5.7.0, the newest release; the traceback of kombu
+  issue #582, relatives celery #8030 and #10205). When Redis goes away while a worker holds
+  unacknowledged tasks (``acks_late``: nearly always), the consumer's clean-up closes the
+  connection's channels one by one; the first channel whose unacked tasks cannot be restored
+  raises a connection error, which stops ``Transport.close_connection`` before it has closed the
+  others, and ``Connection`` then drops the transport's client. Closing one of the channels left
+  open (celery closes the task consumer next) rebuilds a Redis pool from that dropped client:
+  ``AttributeError: 'NoneType' object has no attribute 'hostname'`` in ``_connparams``, which
+  celery treats as unrecoverable and the worker exits (or, in some runs, lingers without
+  consuming). ``_patch_kombu`` closes every channel even when one fails, and makes a channel of a
+  closed connection fail with a connection error, which celery ignores and recovers from.
+  tests/faults/test_worker_broker.py reproduces the crash without the fix.
+- A heartbeat: beat sends ``vivid.worker_heartbeat`` to the queues every ``HEARTBEAT_S``; the
+  worker that runs it stamps a Redis key per queue. ``manage.py worker_health`` (Kubernetes
+  liveness, compose healthcheck) and ``manage.py serve`` read its age to catch a worker that is
+  alive but no longer consumes, which no exit code reveals.
+"""
+
+from __future__ import annotations
 
 import os
+import time
 
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.config.settings")
 
+# Queues that take only short tasks, where a heartbeat is never stuck behind a long render.
+HEARTBEAT_QUEUES = ("feed", "default")
+HEARTBEAT_S = 15.0
+HEARTBEAT_TASK = "vivid.worker_heartbeat"
+
+
+def _patch_kombu() -> None:
+    """Work around the kombu Redis-transport crash described above (idempotent)."""
+    import redis
+    from kombu.transport import redis as redis_transport
+    from kombu.transport import virtual
+
+    transport = virtual.Transport
+    if getattr(transport.close_connection, "_vivid_patched", False):
+        return
+    close_connection = transport.close_connection
+
+    def close_every_channel(self, connection):
+        # Upstream pops and closes each channel and stops at the first error; start it again
+        # until every channel is closed, then raise the first error as upstream would have.
+        first_error: BaseException | None = None
+        while True:
+            try:
+                close_connection(self, connection)
+            except Exception as e:
+                first_error = first_error or e
+                if self._avail_channels or self.channels:
+                    continue
+            if first_error is not None:
+                raise first_error
+            return
+
+    close_every_channel._vivid_patched = True  # type: ignore[attr-defined]
+    transport.close_connection = close_every_channel
+
+    connparams = redis_transport.Channel._connparams
+
+    def connparams_of_open_connection(self, asynchronous=False):
+        if self.connection is None or self.connection.client is None:
+            # A connection error, which kombu and celery handle (``ignore_errors``, reconnect);
+            # what is left unacknowledged in Redis comes back after the visibility timeout.
+            raise redis.ConnectionError("the broker connection of this channel is closed")
+        return connparams(self, asynchronous)
+
+    redis_transport.Channel._connparams = connparams_of_open_connection
+
+
+_patch_kombu()
+
 app = Celery("vivid")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def heartbeat_key(queue: str) -> str:
+    return f"worker-heartbeat:{queue}"
+
+
+@app.task(name=HEARTBEAT_TASK, ignore_result=True, acks_late=False)
+def worker_heartbeat(queue: str) -> float:
+    """Stamp "a worker consumed ``queue`` now" where health checks read it (the Django cache,
+    i.e. Redis, whatever the broker)."""
+    from django.core.cache import cache
+
+    now = time.time()
+    cache.set(heartbeat_key(queue), now, timeout=None)
+    return now
+
+
+def heartbeat_age(queue: str) -> float | None:
+    """Seconds since a worker last ran a heartbeat from ``queue``, or None if none ever did."""
+    from django.core.cache import cache
+
+    stamp = cache.get(heartbeat_key(queue))
+    return None if stamp is None else max(0.0, time.time() - float(stamp))
+
+
+def send_heartbeat(queue: str) -> None:
+    """Send one heartbeat to ``queue`` (raises if the broker does not take it)."""
+    app.send_task(
+        HEARTBEAT_TASK,
+        args=[queue],
+        queue=queue,
+        expires=HEARTBEAT_S * 4,
+        retry=False,
+    )
