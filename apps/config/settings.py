@@ -232,6 +232,13 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # public halves of retired keys in LEDGER_KEYS_DIR/trusted/*.pub so old rows still verify.
 LEDGER_SIGNING_KEY = env.str("LEDGER_SIGNING_KEY", default="")
 LEDGER_KEYS_DIR = Path(env.str("LEDGER_KEYS_DIR", default=str(VAR_DIR / "keys")))
+# C2PA content credentials (apps.provenance.credentials): paths of a PEM certificate chain (leaf
+# first) and its PKCS#8 key. Unset, a local CA and leaf are made on first use in C2PA_KEYS_DIR.
+# C2PA_TRUST_ANCHORS: PEM of the roots trusted when reading credentials (default: the local CA).
+C2PA_SIGNING_CERT = env.str("C2PA_SIGNING_CERT", default="")
+C2PA_SIGNING_KEY = env.str("C2PA_SIGNING_KEY", default="")
+C2PA_TRUST_ANCHORS = env.str("C2PA_TRUST_ANCHORS", default="")
+C2PA_KEYS_DIR = Path(env.str("C2PA_KEYS_DIR", default=str(LEDGER_KEYS_DIR / "c2pa")))
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -507,17 +507,18 @@ def _job_run_locked(job_id: int, lock) -> None:
         return
 
     from apps.media.services import asset_create
+    from apps.provenance.embedding import original_credential
     from apps.provenance.services import record_write
 
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().get(id=job.id)
         if job.status != Status.RUNNING:  # canceled while the last frame rendered
             return
-        for f in files:
         refusal = likeness_refusal(job=job)  # ... or withdrawn while it rendered
         if refusal:
             job_fail(job_id=job.id, message=refusal)
             return
+        for f in files:
             asset = asset_create(
                 owner=job.owner,
                 data=f.data,
@@ -527,7 +528,9 @@ def _job_run_locked(job_id: int, lock) -> None:
                 duration_s=f.duration_s,
                 job=job,
             )
-            record_write(asset=asset, job=job)  # its provenance, in the same transaction
+            record = record_write(asset=asset, job=job)  # its provenance, in the same transaction
+            # Then its content credentials, naming that record: signed into the stored original.
+            original_credential(asset=asset, record=record, data=f.data)
         job.move_to(Status.SUCCEEDED)
         job.progress = 1.0
         job.finished_at = timezone.now()

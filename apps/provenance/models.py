@@ -151,3 +151,5 @@ class ProvenanceLink(models.Model):
 
 # The near-copy index (apps.provenance.matching) keeps its table in its own module.
 from apps.provenance.matching_models import PerceptualKey  # noqa: E402, F401
+# Files carrying Vivid's content credentials (apps.provenance.embedding) keep theirs too.
+from apps.provenance.c2pa_models import CredentialedFile  # noqa: E402, F401
