@@ -34,6 +34,32 @@ def asset_url_for(asset: Asset, variant: str, viewer) -> str:
     return signing.signed_url(asset_id=asset.id, variant=variant, viewer_id=viewer_id)
 
 
+MISSING = object()
+
+
+def provenance_id_of(asset: Asset, known=MISSING) -> str | None:
+    """The asset's provenance record id as a string, or None: ``known`` when the caller's query
+    already joined it (feeds, lists), else one lookup."""
+    if known is MISSING:
+        from apps.provenance.selectors import record_ids_for_assets
+
+        known = record_ids_for_assets(asset_ids=[asset.pk]).get(asset.pk)
+    return str(known) if known is not None else None
+
+
+class _AssetListOut(serializers.ListSerializer):
+    """Many assets: their provenance record ids in one query, not one per asset."""
+
+    def to_representation(self, data):
+        from apps.provenance.selectors import record_ids_for_assets
+
+        assets = list(data.all() if hasattr(data, "all") else data)
+        ids = record_ids_for_assets(asset_ids=[a.pk for a in assets])
+        for asset in assets:
+            asset._provenance_id = ids.get(asset.pk)
+        return super().to_representation(assets)
+
+
 class AssetOut(serializers.ModelSerializer):
     id = serializers.CharField(read_only=True)
     original_url = serializers.SerializerMethodField()
@@ -58,6 +84,7 @@ class AssetOut(serializers.ModelSerializer):
             "variants",
             "provenance_id",
         ]
+        list_serializer_class = _AssetListOut
 
     def _viewer(self):
         request = self.context.get("request")
@@ -74,4 +101,5 @@ class AssetOut(serializers.ModelSerializer):
         return {name: asset_url_for(asset, name, viewer) for name in sorted(asset.variants)}
 
     def get_provenance_id(self, asset: Asset) -> str | None:
-        return None  # signed provenance records arrive with the provenance app
+        """The id of the asset's signed provenance record (null until it has one)."""
+        return provenance_id_of(asset, getattr(asset, "_provenance_id", MISSING))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet
 
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import Page, PageParams, paginate
@@ -27,8 +27,11 @@ def _viewer_id(viewer) -> int | None:
 def _posts(viewer, *, hidden: set[int] | None = None) -> QuerySet[Post]:
     # Follows stay a subquery (not a list of ids fetched first): PostgreSQL plans the subquery
     # in about a millisecond, where a literal list of hundreds of ids costs several.
-    return Post.objects.visible_to(viewer, hidden_author_ids=hidden).select_related(
-        "author", "asset"
+    # ``asset_provenance_id``: the asset's provenance record, joined here so no page asks per post.
+    return (
+        Post.objects.visible_to(viewer, hidden_author_ids=hidden)
+        .select_related("author", "asset")
+        .annotate(asset_provenance_id=F("asset__provenance__id"))
     )
 
 
@@ -106,6 +109,7 @@ POST_COLUMNS = (
     "asset__bytes",
     "asset__placeholder",
     "asset__variants",
+    "asset__provenance__id",
 )
 
 

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from apps.accounts.serializers import UserOut
-from apps.media.serializers import AssetOut
+from apps.media.serializers import MISSING, AssetOut, provenance_id_of
 from apps.posts.models import REACTION_KINDS, Comment, Post
 
 
@@ -64,7 +64,7 @@ class PostOut(serializers.ModelSerializer):
         return self.context.get("viewer_reactions", {}).get(post.id, [])
 
     def get_provenance_id(self, post: Post) -> str | None:
-        return None  # signed provenance records arrive with the provenance app
+        return provenance_id_of(post.asset, getattr(post, "asset_provenance_id", MISSING))
 
     def get_labels(self, post: Post) -> list[str]:
         return ["ai_generated", *(["sensitive"] if post.sensitive else [])]
@@ -195,7 +195,7 @@ def _asset(asset) -> dict:
             "id": lambda a: str(a.id),
             "original_url": lambda a: _asset_file(asset_id=a.id, variant="original"),
             "variants": lambda a: _variant_urls(a.id, a.variants),
-            "provenance_id": lambda a: None,
+            "provenance_id": lambda a: provenance_id_of(a, getattr(a, "_provenance_id", MISSING)),
         },
     )
 
@@ -212,10 +212,14 @@ def posts_data(posts, viewer_reactions: dict[int, list[str]]) -> list[dict]:
         "remix_of": lambda p: str(p.remix_of_id) if p.remix_of_id else None,
         "reactions": lambda p: p.reactions,
         "viewer_reactions": lambda p: viewer_reactions.get(p.id, []),
-        "provenance_id": lambda p: None,
+        "provenance_id": lambda p: provenance_id_of(
+            p.asset, getattr(p, "asset_provenance_id", MISSING)
+        ),
         "labels": lambda p: ["ai_generated", *(["sensitive"] if p.sensitive else [])],
         "cursor": lambda p: str(p.id),
     }
+    for post in posts:  # the asset's record, joined by the feed's query
+        post.asset._provenance_id = getattr(post, "asset_provenance_id", MISSING)
     return [_plain(PostOut, post, known) for post in posts]
 
 
@@ -287,6 +291,10 @@ def _iso(value) -> str:
     return value[:-6] + "Z" if value.endswith("+00:00") else value
 
 
+def _str_or_none(value) -> str | None:
+    return str(value) if value is not None else None
+
+
 def post_rows_data(rows) -> list[dict]:
     """The ``PostOut`` JSON of feed rows, in ``PostOut``'s field order."""
     from apps.posts.text import hashtags
@@ -326,7 +334,7 @@ def post_rows_data(rows) -> list[dict]:
                         else _asset_file(asset_id=asset_id, variant="original")
                     ),
                     "variants": _variant_urls(asset_id, r["asset__variants"], base),
-                    "provenance_id": None,
+                    "provenance_id": _str_or_none(r.get("asset__provenance__id")),
                 },
                 "caption": r["caption"],
                 "hashtags": hashtags(r["caption"]),
@@ -340,7 +348,7 @@ def post_rows_data(rows) -> list[dict]:
                 "reactions": {kind: r[f"{kind}_count"] for kind in REACTION_KINDS},
                 "viewer_reactions": list(r["viewer_kinds"] or []),
                 "comments_count": r["comments_count"],
-                "provenance_id": None,
+                "provenance_id": _str_or_none(r.get("asset__provenance__id")),
                 "created_at": _iso(r["created_at"]),
                 "labels": ["ai_generated", "sensitive"] if r["sensitive"] else ["ai_generated"],
                 "cursor": str(post_id),

@@ -1,3 +1,10 @@
 """``/api/v1/`` routes of this app (included by apps.config.api_urls)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from apps.provenance import api
+
+urlpatterns: list = [
+    path("provenance/<int:record_id>", api.ProvenanceDetailApi.as_view()),
+    path("provenance/<int:record_id>/lineage", api.ProvenanceLineageApi.as_view()),
+]

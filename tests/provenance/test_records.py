@@ -1,0 +1,120 @@
+"""Every generated or edited asset gets its signed provenance record, in the same transaction."""
+
+import pytest
+from django.core.management import call_command
+
+from apps.core import ledger
+from apps.generation.models import GenerationJob
+from apps.media.models import Asset
+from apps.provenance.models import ProvenanceRecord, prompt_commitment
+from apps.provenance.selectors import record_for_asset
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def finished(job_id):
+    job = GenerationJob.objects.get(id=job_id)
+    return job if job.is_finished else None
+
+
+def generate(client, **body):
+    body = {"kind": "image", "quality": "draft", **body}
+    response = client.post("/api/v1/generations", body, format="json")
+    assert response.status_code == 202, response.content
+    job = wait_for(lambda: finished(response.json()["id"]), timeout=90)
+    assert job.status == "succeeded", job.error
+    return job
+
+
+def test_generated_and_edited_assets_get_signed_records_with_parents(
+    celery_worker, api, alice, bob, make_video_asset
+):
+    job = generate(
+        api(alice), prompt="misty lake at dawn", negative_prompt="people", seed=7, count=2
+    )
+    assets = list(job.assets.order_by("id"))
+    assert len(assets) == 2
+    records = [record_for_asset(asset=a) for a in assets]
+    for asset, record in zip(assets, records, strict=True):
+        assert record is not None
+        assert record.op == "generate" and record.kind == "image" and not record.backfilled
+        assert record.prompt == "misty lake at dawn" and record.negative_prompt == "people"
+        assert record.backend == "procedural" and record.model_name == "vivid-procedural"
+        assert record.model_version == "1"
+        assert record.seed == 7 and record.params["seed"] == 7
+        assert record.params["size"] == "512x512" and record.params["quality"] == "draft"
+        assert record.asset_sha256 == asset.sha256 and record.asset_phash == asset.phash
+        assert record.creator_id == alice.id and record.chain == f"user:{alice.id}"
+        assert record.parents == [] and record.likeness_consents == []
+        assert ledger.record_valid(record)
+    # One chain per creator, linked in order.
+    assert [r.seq for r in records] == [1, 2]
+    assert records[0].prev_hash == ledger.GENESIS
+    assert records[1].prev_hash == records[0].record_hash
+    # The hash covers a salted commitment to the prompt, never the text itself.
+    body = records[0].hashed_body()
+    assert "misty" not in str(body)
+    assert body["prompt_commitment"] == prompt_commitment(
+        records[0].prompt_salt, "prompt", "misty lake at dawn"
+    )
+
+    # An edit: its input (stored before records existed) is recorded first, then named parent.
+    clip = make_video_asset(alice, seconds=2, size=(320, 180))
+    assert record_for_asset(asset=clip) is None
+    response = api(alice).post(
+        "/api/v1/edits",
+        {"op": "trim", "assets": [clip.id], "start_s": 0.5, "end_s": 1.5},
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    edit = wait_for(lambda: finished(response.json()["id"]), timeout=90)
+    assert edit.status == "succeeded", edit.error
+    trimmed = record_for_asset(asset=edit.assets.get())
+    source = record_for_asset(asset=clip)
+    assert source is not None and source.backfilled and source.op == "backfill"
+    assert trimmed.op == "trim" and trimmed.backend == "editor" and not trimmed.backfilled
+    assert trimmed.parents == [str(source.id)]
+    assert trimmed.params["start_s"] == 0.5 and trimmed.params["end_s"] == 1.5
+    assert ledger.record_valid(trimmed) and ledger.record_valid(source)
+
+    # A remix names the parent post's record, across creators' chains.
+    post = api(alice).post(
+        "/api/v1/posts", {"asset_id": assets[0].id, "visibility": "public"}, format="json"
+    )
+    assert post.status_code == 201, post.content
+    remix = generate(api(bob), prompt="misty lake at night", seed=8, remix_of=post.json()["id"])
+    remix_record = record_for_asset(asset=remix.assets.get())
+    assert remix_record.parents == [str(records[0].id)]
+    assert remix_record.chain == f"user:{bob.id}" and remix_record.seq == 1
+
+    assert ledger.verify_all() == []
+
+
+def test_a_failed_job_leaves_no_asset_and_no_record(celery_worker, api, alice, settings):
+    settings.GENERATION_BACKENDS = {
+        **settings.GENERATION_BACKENDS,
+        "broken": {"BACKEND": "tests.provenance.backends.BrokenStore"},
+    }
+    response = api(alice).post(
+        "/api/v1/generations",
+        {"kind": "image", "prompt": "a storm", "backend": "broken", "quality": "draft"},
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    job = wait_for(lambda: finished(response.json()["id"]), timeout=60)
+    assert job.status == "failed"
+    assert not Asset.objects.filter(owner=alice).exists()
+    assert not ProvenanceRecord.objects.exists()
+
+
+def test_backfill_records_existing_assets_once(alice, make_asset, publish, capsys):
+    loose = make_asset(alice)  # in the Library only, made by no job: no record needed
+    shown = publish(alice)
+    call_command("provenance_backfill")
+    record = ProvenanceRecord.objects.get(asset_id=int(shown["asset"]["id"]))
+    assert record.backfilled and record.op == "backfill" and ledger.record_valid(record)
+    assert not ProvenanceRecord.objects.filter(asset=loose).exists()
+    call_command("provenance_backfill")
+    assert ProvenanceRecord.objects.count() == 1
+    assert ledger.verify_all() == []
