@@ -25,6 +25,10 @@ os.environ.setdefault("VIVID_TEST_DB_SUFFIX", f"_{_run}")
 # Worker and socket threads close their connections after each task or event, so the test
 # database can be dropped at the end.
 os.environ.setdefault("CONN_MAX_AGE", "0")
+# No connection pool in the test process itself: each test's transaction, rolled back at its
+# end, must stay on one connection. Server processes started by tests run with the pool
+# (tests/processes.py), as in production.
+os.environ.setdefault("DB_POOL_MAX_SIZE", "0")
 
 if os.environ.get("CI"):
     missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]

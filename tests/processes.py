@@ -62,6 +62,7 @@ def process_env(**extra: str) -> dict[str, str]:
         REDIS_URL=settings.REDIS_URL,
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
         CONN_MAX_AGE="0",
+        DB_POOL_MAX_SIZE="8",  # the production default (the test process runs without a pool)
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

@@ -114,8 +114,27 @@ else:
         DATABASES["default"]["TEST"] = {
             "NAME": f"test_{DATABASES['default']['NAME']}{_TEST_DB_SUFFIX}"
         }
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    # Connections per process are bounded by a psycopg pool (DB_POOL_MAX_SIZE, 0 turns it off).
+    # Under ASGI, persistent connections (CONN_MAX_AGE > 0) belong to whichever executor thread
+    # ran the query and pile up (93 of the server's 100 under load, "too many clients"); a pool
+    # hands each request a connection and takes it back at the request's end. A request that
+    # finds the pool empty waits up to DB_POOL_TIMEOUT_S. tests/faults/test_db_connections.py
+    # holds the count under load.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = env.str(
+        "DB_APPLICATION_NAME", default="vivid"
+    )
+    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
+    if DB_POOL_MAX_SIZE > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections, Django must not
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": env.float("DB_POOL_TIMEOUT_S", default=10.0),
+            "max_idle": 300,
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     # Server-side prepared statements for the few hot queries that ask for them
     # (apps.core.queries.QueryTemplate: token lookup, home feed); Django's own queries bind on
     # the client and are never prepared. DB_PREPARED_STATEMENTS=0 behind a pooler that cannot
@@ -192,6 +211,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker whose broker is away keeps trying (celery's default gives up after 100 attempts).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# CELERY_BROKER_URL may also be amqp://user:password@host:5672/vhost (RabbitMQ, recommended in
+# production, see the README); the channel layer, cache, locks and quotas stay on REDIS_URL.
+# The options below are the Redis transport's; RabbitMQ ignores them.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Redelivery of unacknowledged tasks; longer than the longest generation.
     "visibility_timeout": 3600,
@@ -219,6 +243,16 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 10},
     },
     "core-purge": {"task": "apps.core.tasks.core_purge", "schedule": 600.0},
+    # Liveness: a worker consuming these queues stamps the time (apps/config/celery.py).
+    **{
+        f"worker-heartbeat-{queue}": {
+            "task": "vivid.worker_heartbeat",
+            "schedule": 15.0,
+            "args": [queue],
+            "options": {"queue": queue, "expires": 60},
+        }
+        for queue in ("feed", "default")
+    },
 }
 # Unsent after this many seconds, an outbox message is the relay's to send.
 OUTBOX_RELAY_AFTER_S = env.float("OUTBOX_RELAY_AFTER_S", default=3.0)
