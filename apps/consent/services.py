@@ -30,7 +30,7 @@ from apps.consent.models import (
     LikenessApproval,
     LikenessUse,
 )
-from apps.core import ledger
+from apps.core import ledger, outbox
 from apps.core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -122,8 +122,9 @@ def likeness_consent_set(
         if revoking:
             remaining = likeness_takedown_lapsed(person=user, event=revoking[-1])
             if remaining:
-                event_id = revoking[-1].id
-                transaction.on_commit(lambda: _enqueue_takedown(user.pk, event_id))
+                from apps.consent.tasks import likeness_takedown
+
+                outbox.send_on_commit(likeness_takedown, user.pk, revoking[-1].id)
     return state
 
 
@@ -337,12 +338,6 @@ def likeness_takedown_run(*, person_id: int, event_id: int) -> None:
                 return
 
 
-def _enqueue_takedown(person_id: int, event_id: int) -> None:
-    from apps.consent.tasks import likeness_takedown
-
-    likeness_takedown.delay(person_id, event_id)
-
-
 def _take_down(posts: list, *, person: User, reason: str, event: ConsentEvent | None) -> None:
     """Take posts down (the visibility rule then hides them from every read path), open a flag
     for each, tell each author, and send ``post.deleted`` after commit to every socket that
@@ -365,13 +360,8 @@ def _take_down(posts: list, *, person: User, reason: str, event: ConsentEvent | 
         notifications.notification_add(
             recipient=post.author, actor=person, kind="likeness_removed", post=post
         )
-    gone = [(p.id, p.author_id, p.visibility) for p in posts]
-
-    def announce() -> None:
-        for post_id, author_id, visibility in gone:
-            fanout_post_deleted.delay(post_id, author_id, visibility)
-
-    transaction.on_commit(announce)
+    for post in posts:
+        outbox.send_on_commit(fanout_post_deleted, post.id, post.author_id, post.visibility)
     logger.info("took down %d posts of @%s's likeness (%s)", len(posts), person.username, reason)
 
 

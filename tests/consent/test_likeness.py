@@ -3,6 +3,8 @@ requested and when its result is published; every use listed for the person depi
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from apps.consent.models import ConsentEvent, LikenessUse
@@ -108,7 +110,7 @@ def test_unknown_approved_names_are_refused_whole(api, alice, bob):
 
 def test_publish_rechecks_consent(api, alice, bob, set_consent, draft):
     set_consent(bob, "approved", approved=[alice])
-    job, asset = draft(alice, bob)
+    _, asset = draft(alice, bob)
     set_consent(bob, approved=[])  # withdrawn before alice publishes
     response = api(alice).post(
         "/api/v1/posts", {"asset_id": asset.id, "visibility": "public"}, format="json"
@@ -175,7 +177,7 @@ def test_every_change_is_a_signed_chained_event(api, alice, bob, carol, set_cons
     ]
     events = list(reversed(body["items"]))
     assert events[0]["prev_hash"] == ledger.GENESIS
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert after["prev_hash"] == before["hash"]
     assert events[0]["value"] == {"policy": "approved"}
     assert events[4]["value"]["username"] == "alice"
@@ -194,7 +196,7 @@ def test_a_rewritten_consent_event_is_reported(alice, bob, set_consent):
         table = ConsentEvent._meta.db_table
         cursor.execute(f'ALTER TABLE "{table}" DISABLE TRIGGER USER')
         cursor.execute(
-            f"UPDATE \"{table}\" SET value = '{{\"policy\": \"nobody\"}}' WHERE id = %s",
+            f'UPDATE "{table}" SET value = \'{{"policy": "nobody"}}\' WHERE id = %s',
             [first.id],
         )
         cursor.execute(f'ALTER TABLE "{table}" ENABLE TRIGGER USER')
