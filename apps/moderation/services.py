@@ -21,9 +21,10 @@ def _invalid(field: str, message: str) -> ApplicationError:
 
 
 def term_add(
-    *, term: str, action: str, note: str = "", created_by: User | None = None
+    *, term: str, action: str, note: str | None = None, created_by: User | None = None
 ) -> tuple[ProtectedTerm, bool]:
-    """Add a protected term, or change the action and note of the one already listed.
+    """Add a protected term, or change the action (and the note, unless None) of the one
+    already listed.
 
     Returns ``(term, created)``. Two spellings that normalise alike ("Tàylor", "taylor") are one
     entry.
@@ -40,11 +41,15 @@ def term_add(
         with transaction.atomic():
             row, created = ProtectedTerm.objects.update_or_create(
                 normalized=normalized,
-                defaults={"term": term, "action": action, "note": note[:500]},
+                defaults={
+                    "term": term,
+                    "action": action,
+                    **({"note": note[:500]} if note is not None else {}),
+                },
                 create_defaults={
                     "term": term,
                     "action": action,
-                    "note": note[:500],
+                    "note": (note or "")[:500],
                     "created_by": created_by,
                 },
             )
@@ -68,7 +73,7 @@ def terms_load(*, lines: Iterable[str], created_by: User | None = None) -> dict[
                 continue
             parts = [p.strip() for p in re.split(r"\t|\|", line)]
             term, action = parts[0], (parts[1] if len(parts) > 1 and parts[1] else "refuse")
-            note = parts[2] if len(parts) > 2 else ""
+            note = parts[2] if len(parts) > 2 else None
             try:
                 _, created = term_add(
                     term=term, action=action.lower(), note=note, created_by=created_by
@@ -158,8 +163,9 @@ def publish_check(*, asset) -> None:
 
     - the asset's job, or any job it was edited from, has a hold not yet cleared;
     - its prompt names a term refused now (the list may have grown since it was made);
-    - its prompt names a term now under review that no moderator has cleared for it: the job
-      gets a hold (kept even though publishing is refused) and waits like any other.
+    - its prompt names a term now under review that no moderator has cleared for it (on this
+      job or one it was made from: an upscale keeps its source's prompt): the job gets a hold
+      (kept even though publishing is refused) and waits like any other.
     """
     job = getattr(asset, "job", None)
     if job is None:
@@ -175,9 +181,26 @@ def publish_check(*, asset) -> None:
             f"Its prompt names “{result.refused.term}”, a protected name or mark.",
             fields={"asset_id": [f"“{result.refused.term}” is a protected name or mark."]},
         )
-    if result.review_terms and job.id not in holds:
-        PolicyHold.objects.get_or_create(job=job, defaults={"terms": result.review_terms})
+    cleared_terms = {term for h in holds.values() for term in h.terms}
+    waiting = [term for term in result.review_terms if term not in cleared_terms]
+    if waiting:
+        hold, created = PolicyHold.objects.get_or_create(job=job, defaults={"terms": waiting})
+        if not created:  # cleared for other terms before: it waits again, for all of them
+            hold.terms = list(dict.fromkeys([*hold.terms, *waiting]))
+            hold.cleared_at, hold.cleared_by = None, None
+            hold.save(update_fields=["terms", "cleared_at", "cleared_by"])
         raise _held()
+
+
+def publish_precheck(*, author: User, asset_id: int) -> None:
+    """``publish_check`` outside any transaction, for callers that wrap publishing in one
+    (the API's Idempotency-Key handling): a hold opened for a newly listed review term must
+    outlive the refused request's rollback, or no moderator would ever see it."""
+    from apps.media.models import Asset
+
+    asset = Asset.objects.filter(id=asset_id, owner=author).select_related("job").first()
+    if asset is not None:  # someone else's or a missing asset: the service answers 404
+        publish_check(asset=asset)
 
 
 def _held() -> ApplicationError:

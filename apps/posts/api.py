@@ -12,6 +12,7 @@ from apps.core import idempotency
 from apps.core.api import validated
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import Page, PageParams
+from apps.moderation.services import publish_precheck
 from apps.posts import selectors, services
 from apps.posts.serializers import (
     CommentIn,
@@ -40,6 +41,8 @@ class PostsApi(APIView):
     @extend_schema(request=PostIn, responses={201: PostOut}, operation_id="posts_create")
     def post(self, request):
         data = validated(PostIn, request.data)
+        # Before the write's transaction, so a hold it opens stays when publishing is refused.
+        publish_precheck(author=request.user, asset_id=data["asset_id"])
         return idempotency.respond(
             request,
             scope="posts.create",
