@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -150,13 +150,13 @@ def asset_index(*, asset: Asset, data: bytes | None = None) -> int:
     return len(hashes)
 
 
-def assets_unindexed() -> Iterable[Asset]:
-    """Assets with a perceptual hash but no index rows (stored before the index existed)."""
+def assets_unindexed():
+    """Assets without index rows (stored before the index existed, or before their perceptual
+    hash was computed), oldest first."""
     return (
-        Asset.objects.exclude(phash="")
-        .filter(perceptual_keys__isnull=True)
+        Asset.objects.filter(perceptual_keys__isnull=True)
         .order_by("id")
-        .only("id", "kind", "phash", "original", "duration_s")
+        .only("id", "kind", "phash", "fps", "original", "duration_s", "placeholder")
     )
 
 

@@ -1,4 +1,10 @@
 """Site pages of this app."""
 
+from django.urls import path
+
+from apps.provenance import verify_views
+
 app_name = "provenance"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("verify", verify_views.verify_page, name="verify"),
+]
