@@ -135,3 +135,59 @@ def consent_events(*, user: User, params: PageParams) -> Page:
 
 def training_default_allowed(*, user: User) -> bool:
     return consent_settings(user=user).training_default_allowed
+
+
+def training_export_posts() -> QuerySet:
+    """Posts whose original may go into a training set, oldest first. Each of these must hold:
+
+    - public, by a public, active account, not taken down, its asset not taken down;
+    - ``training_use`` on, and no later "no" from its author: an account default turned off
+      after the post was published withdraws it (the newest decision wins);
+    - it depicts nobody but its author (a likeness consent covers generation, not training);
+    - a remix only while every ancestor still present passes the training checks too (checked
+      by the caller, ``apps.consent.export``, which walks the family).
+    """
+    from django.db.models import F
+
+    from apps.posts.models import Post
+
+    later_no = ConsentSettings.objects.filter(
+        user_id=OuterRef("author_id"),
+        training_default_allowed=False,
+        training_default_event__created_at__gt=OuterRef("created_at"),
+    )
+    others_likeness = LikenessUse.objects.filter(
+        job_id=OuterRef("asset__job_id"), status=LikenessUse.Status.ACTIVE
+    ).exclude(person_id=F("requester_id"))
+    return (
+        Post.objects.filter(
+            visibility=Post.Visibility.PUBLIC,
+            removed_at__isnull=True,
+            training_use=True,
+            author__is_private=False,
+            author__is_active=True,
+            asset__removed_at__isnull=True,
+        )
+        .exclude(Exists(later_no))
+        .exclude(Exists(others_likeness))
+        .select_related("author", "asset", "asset__job")
+        .order_by("id")
+    )
+
+
+def training_consent_holds(*, post) -> bool:
+    """Whether a single post (e.g. a remix's parent) still allows training use, by the same
+    rules as ``training_export_posts`` except visibility (a parent's file is not exported)."""
+    from apps.posts.models import Post
+
+    later_no = ConsentSettings.objects.filter(
+        user_id=post.author_id,
+        training_default_allowed=False,
+        training_default_event__created_at__gt=post.created_at,
+    )
+    return (
+        Post.objects.filter(
+            id=post.id, removed_at__isnull=True, training_use=True, author__is_active=True
+        ).exists()
+        and not later_no.exists()
+    )
