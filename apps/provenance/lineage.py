@@ -175,8 +175,7 @@ def lineage(*, record: ProvenanceRecord, viewer) -> dict[str, Any]:
         depth[i] = -d
     ids = set(depth)
     records = {
-        r.id: r
-        for r in ProvenanceRecord.objects.filter(id__in=ids).select_related("creator")
+        r.id: r for r in ProvenanceRecord.objects.filter(id__in=ids).select_related("creator")
     }
     ids = set(records)
     visible_assets = set(
