@@ -22,10 +22,12 @@ Besides the app, two things that keep a worker alive and honest through broker o
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.config.settings")
 
@@ -81,6 +83,50 @@ _patch_kombu()
 app = Celery("vivid")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class _BeatBrokerOutage(logging.Filter):
+    """Beat logs a traceback for every scheduled task it cannot send (the outbox relay every
+    2 s): keep one warning when sending starts failing, and one line when it works again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.down_since: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or not record.exc_info:
+            return True
+        with self._lock:
+            if self.down_since is not None:
+                return False
+            self.down_since = time.monotonic()
+        exc = record.exc_info[1]
+        record.msg, record.args = "broker unreachable, scheduled tasks wait: %s", (exc,)
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info = record.exc_text = None
+        return True
+
+    def sent(self) -> None:
+        with self._lock:
+            since, self.down_since = self.down_since, None
+        if since is not None:
+            logging.getLogger("celery.beat").warning(
+                "broker reachable again after %.1f s", time.monotonic() - since
+            )
+
+
+_beat_outage = _BeatBrokerOutage()
+
+
+@signals.beat_init.connect
+def _quiet_beat_outages(**kwargs) -> None:
+    logging.getLogger("celery.beat").addFilter(_beat_outage)
+    signals.after_task_publish.connect(_beat_sent, weak=False)
+
+
+def _beat_sent(**kwargs) -> None:
+    _beat_outage.sent()
 
 
 def heartbeat_key(queue: str) -> str:

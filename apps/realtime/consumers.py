@@ -14,6 +14,12 @@ is refreshed when an internal ``graph.changed`` event says the owner's blocks or
 Limits (``limits``): frames per second and frame size per socket, open sockets per user.
 On SIGTERM uvicorn closes every socket with 1012 (service restart), and clients reconnect to
 another process; ``disconnect`` then releases presence as on any close.
+
+Redis going away (the channel layer's receive fails, or a join at connect does) closes the socket
+with 1012 as well, so the page reconnects at once and catches up with ``since=``: a Redis that
+restarted without persistence has forgotten this socket's groups and presence, and a fresh
+connection registers both again as soon as Redis is back. Such an outage is logged once per
+process (``outage``), not as a traceback per socket.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ import json
 import logging
 import re
 
+import redis
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from apps.realtime import groups, limits, multicast, presence
+from apps.realtime import groups, limits, multicast, outage, presence
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +43,8 @@ _POST_STREAM = re.compile(r"^post:(\d{1,19})$")
 _USER_STREAMS = {"home", "notifications"}
 ALWAYS_DELIVERED = {"generations"}
 INTERNAL = "internal"
+# Redis errors as redis-py raises them (a refused or reset connection may surface as OSError).
+REDIS_ERRORS = (redis.RedisError, OSError)
 
 
 @database_sync_to_async
@@ -74,7 +83,44 @@ def _author_of(event: dict) -> int | None:
 
 
 class StreamConsumer(AsyncJsonWebsocketConsumer):
+    accepted = False
+    present = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except REDIS_ERRORS as e:
+            outage.lost("sockets", e)
+            if self.present:
+                self.present = False
+                multicast.unregister(self.user.pk, self)
+            try:  # before the handshake this refuses it; the page retries either way
+                await send({"type": "websocket.close", "code": limits.CLOSE_RESTART})
+            except Exception:  # the client is gone already
+                pass
+
+    async def accept(self, subprotocol=None, headers=None) -> None:
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+
     async def connect(self) -> None:
+        try:
+            await self._connect()
+        except REDIS_ERRORS as e:
+            # Redis is away: tell the page to come back at once rather than fail the handshake
+            # (which it would retry with a growing backoff, past the end of a short outage).
+            outage.lost("sockets", e)
+            if self.present:
+                self.present = False
+                multicast.unregister(self.user.pk, self)
+            if not self.accepted:
+                await self.accept()
+            await self.close(code=limits.CLOSE_RESTART)
+            return
+        if self.present:
+            outage.back("sockets")
+
+    async def _connect(self) -> None:
         self.user = self.scope.get("user")
         self.streams: set[str] = set()
         self.joined: set[str] = set()
@@ -105,15 +151,21 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        for group in list(self.joined):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.present:
+            multicast.unregister(self.user.pk, self)
+        try:
+            for group in list(self.joined):
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except REDIS_ERRORS as e:  # memberships expire with the channel layer's group expiry
+            outage.lost("sockets", e)
         self.joined.clear()
         if self.present:
             self.present = False
-            multicast.unregister(self.user.pk, self)
             try:
                 await presence.leave(user_id=self.user.pk, channel=self.channel_name)
-            except Exception:  # presence expires by itself; a close must not fail on it
+            except REDIS_ERRORS as e:  # presence expires by itself; a close must not fail on it
+                outage.lost("sockets", e)
+            except Exception:
                 logger.exception("could not release presence of %s", self.channel_name)
 
     async def _join(self, group: str) -> None:

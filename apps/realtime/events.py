@@ -15,10 +15,15 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+import redis
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from apps.realtime import outage
+
 logger = logging.getLogger(__name__)
+# Redis away, as redis-py reports it (TimeoutError, an OSError, when a send waits in vain).
+_REDIS_ERRORS = (redis.RedisError, OSError)
 
 # The channel-layer message type; the consumer's handler is ``vivid_event``.
 EVENT = "vivid.event"
@@ -52,8 +57,13 @@ def send_now(group: str, message: dict[str, Any]) -> None:
         asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _sender_loop()).result(
             timeout=30
         )
-    except Exception:  # events are hints: a failed send must never fail the write it follows
+    except _REDIS_ERRORS as e:  # events are hints: a failed send must never fail the write
+        outage.lost("events", e)  # one warning per outage, not a traceback per event
+        return
+    except Exception:
         logger.exception("could not send %s to %s", message.get("event", {}).get("type"), group)
+        return
+    outage.back("events")
 
 
 def send_many(groups: Iterable[str], message: dict[str, Any], *, concurrency: int = 50) -> int:
@@ -92,10 +102,15 @@ def send_to_users(user_ids: Iterable[int], message: dict[str, Any]) -> int:
     from apps.realtime import multicast
 
     try:
-        return multicast.publish(user_ids, message)
-    except Exception:  # events are hints, as in send_now
+        sent = multicast.publish(user_ids, message)
+    except _REDIS_ERRORS as e:  # events are hints, as in send_now
+        outage.lost("events", e)
+        return 0
+    except Exception:
         logger.exception("could not multicast %s", message.get("stream"))
         return 0
+    outage.back("events")
+    return sent
 
 
 async def _publish_pipelined(layer: Any, names: list[str], message: dict[str, Any]) -> bool:

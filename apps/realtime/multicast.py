@@ -12,7 +12,9 @@ each of them after the same per-socket checks as any other event (subscribed str
 authors).
 
 Like every event this is a hint: a web process that is away misses it, and its clients catch up
-with ``since=`` when they reconnect.
+with ``since=`` when they reconnect. When Redis goes away the subscription is made again every
+``RESUBSCRIBE_S`` until Redis answers (one warning when it is lost, one line when it is back);
+the sockets themselves are closed with 1012 by the consumer and come back through ``register``.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ import redis
 import redis.asyncio as aredis
 from django.conf import settings
 
+from apps.realtime import outage
+
 logger = logging.getLogger(__name__)
 
 BATCH = 5000
+RESUBSCRIBE_S = 0.25
 
 
 class Receiver(Protocol):
@@ -114,6 +119,7 @@ async def _listen(ready: asyncio.Event) -> None:
                 if confirm is not None and confirm["type"] == "subscribe":
                     break
             ready.set()
+            outage.back("multicast", "subscribed again")
             while True:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is not None and message["type"] == "message":
@@ -125,12 +131,12 @@ async def _listen(ready: asyncio.Event) -> None:
                     if _listeners.get(loop, (None,))[0] is me:
                         del _listeners[loop]
                     return
-        except (redis.RedisError, OSError):
+        except (redis.RedisError, OSError) as e:
             if me is not None and me.cancelling():  # redis-py may wrap a cancellation
                 raise asyncio.CancelledError from None
-            logger.exception("multicast subscription lost; subscribing again")
+            outage.lost("multicast", e)
             ready.clear()
-            await asyncio.sleep(1)
+            await asyncio.sleep(RESUBSCRIBE_S)
         finally:
             try:
                 await pubsub.aclose()
