@@ -87,18 +87,23 @@ def _sources(asset: Asset) -> list[Asset]:
 
 
 def asset_sign_original(
-    *, asset: Asset, record: ProvenanceRecord | None = None, data: bytes | None = None
+    *,
+    asset: Asset,
+    record: ProvenanceRecord | None = None,
+    data: bytes | None = None,
+    fresh: bool = False,
 ) -> bool:
     """Replace the asset's stored original by the same file with content credentials, and
     record the signed file's hash. Returns whether it signed (False: no record, or signed
     already). Runs in the transaction that wrote the record.
 
     ``data``: the original's bytes when the caller holds them (saves reading them back; used
-    only if they are the stored original's bytes). The unsigned file is deleted after commit
-    unless another asset still uses it.
+    only if they are the stored original's bytes). ``fresh``: the asset was stored in this very
+    transaction, so it cannot be signed yet (saves a query). The unsigned file is deleted after
+    commit unless another asset still uses it.
     """
     record = record or ProvenanceRecord.objects.filter(asset_id=asset.pk).first()
-    if record is None or is_signed(asset=asset):
+    if record is None or (not fresh and is_signed(asset=asset)):
         return False
     if data is not None and asset.mime == "image/png":
         from apps.media.images import png_strip
@@ -147,10 +152,10 @@ def original_credential(
 ) -> bool:
     """``asset_sign_original`` for a job's result, right after its record is written. A failure
     to sign is logged, not raised: the job's result stands unsigned, and its next variant run
-    tries again (``ensure_original_signed``)."""
+    tries again (``ensure_original_signed``). Nothing is written before the signature is made,
+    so a refusal leaves nothing to roll back."""
     try:
-        with transaction.atomic():
-            return asset_sign_original(asset=asset, record=record, data=data)
+        return asset_sign_original(asset=asset, record=record, data=data, fresh=True)
     except c2pa.CredentialError:
         logger.exception("could not sign the original of asset %s", asset.id)
         return False

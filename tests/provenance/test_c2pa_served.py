@@ -192,3 +192,31 @@ def test_a_generated_clip_its_poster_and_renditions_carry_valid_credentials(
     result = c2pa.read(bytes(tampered), "video/mp4")
     assert result["present"] and not result["valid"]
     assert {e["code"] for e in result["validation_errors"]} & set(c2pa.HASH_MISMATCH_CODES)
+
+
+def test_an_asset_recorded_after_it_was_stored_is_signed_by_its_next_variant_run(
+    alice, api, make_asset
+):
+    """Assets from before records existed: the backfill writes the record, and the next variant
+    run (``make_variants`` or ``manage.py media_rebuild``) signs the original, then variants."""
+    from apps.media.services import asset_make_variants
+    from apps.provenance.services import record_backfill
+
+    asset = make_asset(alice)
+    asset_make_variants(asset=asset)
+    before, _ = served(api(alice), asset.id, "original")
+    assert not c2pa.read(before, "image/png")["present"]  # no record: no credentials
+
+    record = record_backfill(asset=asset)
+    asset.refresh_from_db()
+    asset_make_variants(asset=asset)
+    asset.refresh_from_db()
+    original, mime = served(api(alice), asset.id, "original")
+    assert hashlib.sha256(original).hexdigest() == asset.sha256 != record.asset_sha256
+    check_file(original, mime, record, "original")
+    for variant in IMAGE_VARIANTS:
+        check_file(*served(api(alice), asset.id, variant), record, variant)
+    # Running again changes nothing.
+    files = set(record.files.values_list("sha256", flat=True))
+    asset_make_variants(asset=asset)
+    assert set(record.files.values_list("sha256", flat=True)) == files
