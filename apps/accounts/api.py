@@ -135,7 +135,11 @@ class MeAvatarApi(APIView):
                 f"The file is larger than {services.AVATAR_MAX_BYTES // 1024} KiB.",
                 fields={"file": ["Too large."]},
             )
-        user = services.user_avatar_set(user=request.user, data=upload.read())
+        from apps.media.uploads import Uploader
+
+        user = services.user_avatar_set(
+            user=request.user, data=upload.read(), uploader=Uploader.of(request)
+        )
         return Response(MeOut(user).data)
 
     @extend_schema(responses={200: MeOut}, operation_id="me_avatar_remove")

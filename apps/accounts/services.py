@@ -111,39 +111,55 @@ AVATAR_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 AVATAR_MAX_BYTES = 5 * 1024 * 1024
 
 
-def user_avatar_set(*, user: User, data: bytes) -> User:
+def user_avatar_set(*, user: User, data, uploader=None) -> User:
     """Replace the profile picture with an uploaded image.
 
     The upload goes through media's one entry point for untrusted files (type from the bytes,
-    size and pixel caps, metadata gone); a refusal raises before anything is stored. The previous
-    picture is deleted unless a post shows it.
+    size and pixel caps, decoded in a sandboxed process, metadata gone), before any transaction
+    or lock is taken; a refusal raises before anything is stored. The user row is then locked, so
+    concurrent uploads replace one another in turn, and the previous picture is deleted after
+    commit unless a post shows it.
     """
-    from apps.media.services import asset_create_from_upload
+    from apps.media import uploads
+    from apps.media.services import asset_create_from_clean
 
+    clean = uploads.inspect_untrusted(
+        data, purpose="avatar", max_bytes=AVATAR_MAX_BYTES, uploader=uploader
+    )
     with transaction.atomic():
-        asset = asset_create_from_upload(
-            owner=user, data=data, allowed=AVATAR_TYPES, max_bytes=AVATAR_MAX_BYTES
-        )
-        previous = user.avatar
+        previous_id = (
+            User.objects.select_for_update().filter(pk=user.pk).values_list("avatar_id", flat=True)
+        ).get()
+        asset = asset_create_from_clean(owner=user, clean=clean)
+        User.objects.filter(pk=user.pk).update(avatar=asset)
         user.avatar = asset
-        user.save(update_fields=["avatar"])
-        _forget_avatar(previous)
+        transaction.on_commit(lambda: _forget_avatar(previous_id))
     return user
 
 
 def user_avatar_remove(*, user: User) -> User:
     with transaction.atomic():
-        previous = user.avatar
+        previous_id = (
+            User.objects.select_for_update().filter(pk=user.pk).values_list("avatar_id", flat=True)
+        ).get()
+        User.objects.filter(pk=user.pk).update(avatar=None)
         user.avatar = None
-        user.save(update_fields=["avatar"])
-        _forget_avatar(previous)
+        transaction.on_commit(lambda: _forget_avatar(previous_id))
     return user
 
 
-def _forget_avatar(asset) -> None:
+def _forget_avatar(asset_id: int | None) -> None:
+    """Delete a replaced profile picture (after the replacement committed) unless a post shows
+    it or it is somehow someone's picture again."""
+    from apps.media.models import Asset
     from apps.media.services import asset_delete
 
-    if asset is not None and not asset.posts.exists():
+    if asset_id is None:
+        return
+    with transaction.atomic():
+        asset = Asset.objects.select_for_update().filter(pk=asset_id).first()
+        if asset is None or asset.posts.exists() or User.objects.filter(avatar=asset).exists():
+            return
         asset_delete(asset=asset)
 
 

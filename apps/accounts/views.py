@@ -114,7 +114,11 @@ def avatar_upload(request):
         try:
             if upload.size > services.AVATAR_MAX_BYTES:
                 raise ApplicationError("payload_too_large", "The picture is larger than 5 MiB.")
-            services.user_avatar_set(user=request.user, data=upload.read())
+            from apps.media.uploads import Uploader
+
+            services.user_avatar_set(
+                user=request.user, data=upload.read(), uploader=Uploader.of(request)
+            )
         except ApplicationError as e:
             messages.error(request, e.message)
         else:

@@ -9,6 +9,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from apps.media.bodylimit import BodyLimitMiddleware  # noqa: E402
 from apps.realtime.routing import websocket_application  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
+# Bodies over a route's cap are refused from Content-Length before Django reads them.
+application = ProtocolTypeRouter(
+    {"http": BodyLimitMiddleware(django_asgi_app), "websocket": websocket_application}
+)

@@ -333,6 +333,14 @@ MEDIA_S3_REDIRECT_S = env.int("MEDIA_S3_REDIRECT_S", default=0)
 MEDIA_UPLOAD_MAX_BYTES = env.int("MEDIA_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 MEDIA_UPLOAD_MAX_PIXELS = env.int("MEDIA_UPLOAD_MAX_PIXELS", default=40_000_000)
 MEDIA_UPLOAD_TIME_LIMIT_S = env.float("MEDIA_UPLOAD_TIME_LIMIT_S", default=20.0)
+# Untrusted files are decoded in child processes (apps.media.sandbox): how many per web process,
+# CPU seconds per file, address space (MiB) above a child's start, and at most this many uploads
+# of one person / one address processed at once (429 rate_limited beyond).
+MEDIA_UPLOAD_WORKERS = env.int("MEDIA_UPLOAD_WORKERS", default=4)
+MEDIA_UPLOAD_CPU_S = env.float("MEDIA_UPLOAD_CPU_S", default=2.0)
+MEDIA_UPLOAD_MEMORY_MB = env.int("MEDIA_UPLOAD_MEMORY_MB", default=256)
+MEDIA_UPLOAD_PER_PERSON = env.int("MEDIA_UPLOAD_PER_PERSON", default=2)
+MEDIA_UPLOAD_PER_ADDRESS = env.int("MEDIA_UPLOAD_PER_ADDRESS", default=4)
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include("apps.moderation.urls")),
 ]
 
+handler400 = core_views.bad_request
 handler404 = core_views.not_found
 handler500 = core_views.server_error

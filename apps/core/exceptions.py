@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -95,6 +96,10 @@ _DRF_CODES: list[tuple[type[Exception], str]] = [
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):  # Django's own request-size limits
+        exc = ApplicationError("payload_too_large", "The request is too large.")
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = ApplicationError("invalid", "The request has too many fields or files.")
     if isinstance(exc, ApplicationError):
         response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
         if exc.retry_after is not None:

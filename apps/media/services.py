@@ -149,6 +149,7 @@ def asset_create(
     height: int,
     duration_s: float | None = None,
     job=None,
+    facts: Facts | None = None,
 ) -> Asset:
     """Store an original as generated and record it; variants follow on the media queue.
 
@@ -162,7 +163,8 @@ def asset_create(
     path = content_path(sha, _EXT[mime])
     _store(path, data)
     kind = Asset.Kind.VIDEO if mime.startswith("video/") else Asset.Kind.IMAGE
-    facts = _image_facts(data) if kind == Asset.Kind.IMAGE else _video_facts(data, duration_s)
+    if facts is None:
+        facts = _image_facts(data) if kind == Asset.Kind.IMAGE else _video_facts(data, duration_s)
     asset = Asset.objects.create(
         owner=owner,
         job=job,
@@ -252,6 +254,10 @@ def _made_by(asset: Asset, spec: StillSpec | ClipSpec) -> str:
 def variants_missing(asset: Asset, *, verify: bool = False) -> dict[str, StillSpec | ClipSpec]:
     """The variants an asset should have and does not, with current settings. ``verify`` also
     counts files the record names but the storage no longer holds."""
+    from apps.provenance.embedding import needs_signing
+
+    if needs_signing(asset=asset):  # recorded after it was stored: all remade with credentials
+        return dict(variant_specs(asset))
     missing = {}
     for name, spec in variant_specs(asset).items():
         path = variant_path(asset, name, spec)
@@ -316,13 +322,33 @@ def asset_create_from_upload(
     data: bytes,
     allowed: tuple[str, ...] | None = None,
     max_bytes: int | None = None,
+    purpose: str = "upload",
+    uploader=None,
 ) -> Asset:
     """Check an untrusted file (``apps.media.uploads``) and store its clean copy as an asset.
 
     Refusals raise ApplicationError before anything is written."""
+    return asset_create_from_clean(
+        owner=owner,
+        clean=_clean_upload(data, allowed, max_bytes, purpose=purpose, uploader=uploader),
+    )
+
+
+def _clean_upload(data, allowed, max_bytes, *, purpose: str, uploader):
     from apps.media import uploads
 
-    clean = uploads.upload_clean(data, allowed=allowed or uploads.ALLOWED, max_bytes=max_bytes)
+    return uploads.upload_clean(
+        data,
+        allowed=allowed or uploads.ALLOWED,
+        max_bytes=max_bytes,
+        purpose=purpose,
+        uploader=uploader,
+    )
+
+
+def asset_create_from_clean(*, owner: User, clean) -> Asset:
+    """Store what ``apps.media.uploads.inspect_untrusted`` made safe. Its facts (hash, colour,
+    duration) were worked out in the sandbox, so nothing of it is decoded here."""
     return asset_create(
         owner=owner,
         data=clean.data,
@@ -330,6 +356,7 @@ def asset_create_from_upload(
         width=clean.width,
         height=clean.height,
         duration_s=clean.duration_s,
+        facts=Facts(clean.placeholder, clean.phash, clean.fps, clean.duration_s),
     )
 
 

@@ -228,45 +228,114 @@ class ProbeRefused(ValueError):
 SAFE_DEMUXER_OPTIONS = {"enable_drefs": "0", "use_absolute_path": "0"}
 
 
+def _open_untrusted(data: bytes):
+    """The MP4 demuxer forced, no protocols but the bytes in memory, and metadata that is not
+    UTF-8 replaced rather than raised (a title in another encoding is not an error, and the
+    metadata is dropped anyway)."""
+    try:
+        return av.open(
+            io.BytesIO(data),
+            mode="r",
+            format="mp4",
+            options=SAFE_DEMUXER_OPTIONS,
+            metadata_errors="replace",
+        )
+    except (av.FFmpegError, UnicodeError, ValueError) as e:
+        raise ProbeRefused("The video cannot be read.") from e
+
+
 def probe_untrusted(data: bytes, limits: ProbeLimits = ProbeLimits()) -> VideoInfo:
     """Probe an uploaded MP4 with the demuxer forced (no format guessing, no protocols but the
-    bytes in memory) and enforce ``limits``; then decode its first frame to prove it plays."""
+    bytes in memory) and enforce ``limits``; then decode its first frame to prove it plays.
+
+    The duration is the longest of the container's, the stream's, and the end of its last
+    packet, so a sample lasting an hour behind a short edit list counts as an hour. Run it on
+    what is stored too (``uploads`` probes the re-muxed copy again)."""
+    container = _open_untrusted(data)
     try:
-        container = av.open(io.BytesIO(data), mode="r", format="mp4", options=SAFE_DEMUXER_OPTIONS)
-    except av.FFmpegError as e:
+        with container:
+            return _probe_open(container, limits)
+    except (av.FFmpegError, UnicodeError, OverflowError, ZeroDivisionError) as e:
         raise ProbeRefused("The video cannot be read.") from e
-    with container:
-        if len(container.streams) > limits.max_streams:
-            raise ProbeRefused(f"The video has more than {limits.max_streams} streams.")
-        if not container.streams.video:
-            raise ProbeRefused("The file has no video stream.")
-        stream = container.streams.video[0]
-        ctx = stream.codec_context
-        if ctx.name not in limits.codecs:
-            raise ProbeRefused("Only H.264 video is accepted.")
-        if not ctx.width or not ctx.height:
-            raise ProbeRefused("The video has no size.")
-        if max(ctx.width, ctx.height) > limits.max_side:
-            raise ProbeRefused(f"The video is larger than {limits.max_side} pixels.")
-        duration = 0.0
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        if container.duration is not None:
-            duration = max(duration, float(container.duration) / av.time_base)
-        if duration > limits.max_duration_s:
-            raise ProbeRefused(f"The video is longer than {limits.max_duration_s:g} s.")
-        try:
-            next(iter(container.decode(stream)))
-        except (av.FFmpegError, StopIteration) as e:
-            raise ProbeRefused("The video cannot be decoded.") from e
-    return probe(data)
+
+
+def _probe_open(container, limits: ProbeLimits) -> VideoInfo:
+    if len(container.streams) > limits.max_streams:
+        raise ProbeRefused(f"The video has more than {limits.max_streams} streams.")
+    if not container.streams.video:
+        raise ProbeRefused("The file has no video stream.")
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    if ctx.name not in limits.codecs:
+        raise ProbeRefused("Only H.264 video is accepted.")
+    if not ctx.width or not ctx.height:
+        raise ProbeRefused("The video has no size.")
+    if max(ctx.width, ctx.height) > limits.max_side:
+        raise ProbeRefused(f"The video is larger than {limits.max_side} pixels.")
+    duration = 0.0
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        duration = max(duration, float(container.duration) / av.time_base)
+    too_long = ProbeRefused(f"The video is longer than {limits.max_duration_s:g} s.")
+    if duration > limits.max_duration_s:
+        raise too_long
+    # The packets themselves: where the last one ends (index only, nothing decoded).
+    packets, end = 0, 0.0
+    for packet in container.demux(stream):
+        if packet.pts is None or packet.time_base is None:
+            continue
+        packets += 1
+        end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+        if end > limits.max_duration_s:
+            raise too_long
+    if not packets:
+        raise ProbeRefused("The video has no frames.")
+    container.seek(0, stream=stream)
+    ctx.thread_count = 1  # decoding untrusted input: no extra threads
+    try:
+        next(iter(container.decode(stream)))
+    except (av.FFmpegError, StopIteration) as e:
+        raise ProbeRefused("The video cannot be decoded.") from e
+    rate = float(stream.average_rate or stream.guessed_rate or FPS)
+    duration = max(duration, end)
+    return VideoInfo(
+        width=ctx.width,
+        height=ctx.height,
+        duration_s=round(duration, 3),
+        fps=rate,
+        frames=stream.frames or packets,
+        codec=ctx.name,
+        pix_fmt=ctx.pix_fmt or "",
+    )
+
+
+def frame_untrusted(data: bytes, t_s: float) -> np.ndarray:
+    """The first frame at or after ``t_s`` of an untrusted clip (the last one if none is), read
+    with the demuxer forced and one decoder thread."""
+    last = None
+    container = _open_untrusted(data)
+    try:
+        with container:
+            stream = container.streams.video[0]
+            stream.codec_context.thread_count = 1
+            for frame in container.decode(stream):
+                last = frame
+                t = float(frame.pts * stream.time_base) if frame.pts is not None else 0.0
+                if t + 1e-6 >= t_s:
+                    break
+            if last is None:
+                raise ProbeRefused("The video has no frames.")
+            return last.to_ndarray(format="rgb24")
+    except (av.FFmpegError, UnicodeError) as e:
+        raise ProbeRefused("The video cannot be decoded.") from e
 
 
 def remux_clean(data: bytes) -> bytes:
     """The same packets in a fresh MP4 without container or stream metadata (titles, locations,
     encoder tags): nothing is re-encoded. Only the first video and audio streams are kept."""
     with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
-        with av.open(io.BytesIO(data), mode="r", format="mp4", options=SAFE_DEMUXER_OPTIONS) as src:
+        with _open_untrusted(data) as src:
             keep = [src.streams.video[0], *src.streams.audio[:1]]
             out = av.open(tmp.name, mode="w", options={"movflags": "+faststart"})
             try:

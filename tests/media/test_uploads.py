@@ -76,13 +76,15 @@ def test_a_jpeg_avatar_loses_its_gps_and_is_turned_upright(alice, api):
     assert b"Exif" not in data and b"GPS" not in data
 
 
-def test_replacing_an_avatar_deletes_the_old_one(alice, api):
+def test_replacing_an_avatar_deletes_the_old_one(alice, api, django_capture_on_commit_callbacks):
     _put(api(alice), png_of(picture((64, 64), seed=1)))
     first = Asset.objects.get(owner=alice)
-    _put(api(alice), png_of(picture((64, 64), seed=2)))
+    with django_capture_on_commit_callbacks(execute=True):  # the old one goes after commit
+        _put(api(alice), png_of(picture((64, 64), seed=2)))
     assert list(Asset.objects.filter(owner=alice)) != [first]
     assert not Asset.objects.filter(id=first.id).exists()
-    assert api(alice).delete("/api/v1/me/avatar").json()["avatar_url"] is None
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api(alice).delete("/api/v1/me/avatar").json()["avatar_url"] is None
     assert Asset.objects.filter(owner=alice).count() == 0
 
 
