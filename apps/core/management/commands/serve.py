@@ -2,8 +2,14 @@
 
 It starts an embedded Valkey (when ``REDIS_URL`` is unset), applies migrations, then runs the web
 server (uvicorn), one Celery worker for every queue and Celery beat as child processes, with their
-output prefixed by a coloured name (``web | ...``). Ctrl-C (or SIGTERM/SIGHUP) stops them all; if
-any of them exits on its own, everything is stopped and the command exits non-zero.
+output prefixed by a coloured name (``web | ...``). Ctrl-C (or SIGTERM/SIGHUP) stops them all.
+
+A child that exits on its own is started again after a backoff (1 s, doubling to 30 s while it
+keeps failing within a minute of starting). A worker that is running but no longer consumes
+(which no exit code reveals: the issue saw one alive and idle after a Redis restart) is caught by
+its heartbeat: every ``LIVENESS_EVERY_S`` this command sends ``vivid.worker_heartbeat`` to the
+``feed`` queue; when the broker took one and no worker ran it within ``WORKER_STALE_S``, the
+worker is stopped and started again. While the broker refuses the heartbeat nothing is judged.
 
 Process handling, and why it is written out here rather than taken from honcho:
 
@@ -38,6 +44,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 STOP_TIMEOUT_S = 10.0
+RESTART_BACKOFF_S = (1.0, 30.0)  # first delay, longest delay
+RESTART_RESET_S = 60.0  # a child that ran this long starts again after the first delay
+LIVENESS_EVERY_S = 10.0
+WORKER_GRACE_S = 30.0  # a worker this young is not judged yet
+WORKER_STALE_S = 30.0  # a heartbeat the broker took, not run within this: the worker is stuck
 VALKEY_STOP_TIMEOUT_S = 10.0
 POLL_S = 0.2
 QUEUES = ("generation", "media", "feed", "default")
@@ -73,6 +84,9 @@ class Child:
     colour: str
     process: subprocess.Popen[bytes] | None = None
     reader: threading.Thread | None = None
+    started_at: float = 0.0
+    failures: int = 0  # exits in a row, each soon after its start
+    restart_at: float | None = None
 
     def exited(self) -> int | None:
         """The leader's exit code once it has exited (and been reaped), else None."""
@@ -126,6 +140,60 @@ def _parent_death_signal() -> Any:
             os.kill(os.getpid(), signal.SIGTERM)
 
     return preexec
+
+
+class _WorkerLiveness:
+    """Heartbeats sent from a background thread (a send may wait on a broker that is away) and
+    the verdict: stuck when the broker took a heartbeat ``WORKER_STALE_S`` ago and no worker
+    has run one since."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sending = False
+        self._last_send = 0.0
+        self._taken_at: float | None = None  # wall clock of the oldest unanswered heartbeat
+
+    def reset(self) -> None:
+        with self._lock:
+            self._taken_at = None
+            self._last_send = time.monotonic()
+
+    def stuck(self, now: float) -> bool:
+        from apps.config.celery import heartbeat_age
+
+        with self._lock:
+            taken_at = self._taken_at
+            due = not self._sending and now - self._last_send >= LIVENESS_EVERY_S
+            if due:
+                self._sending, self._last_send = True, now
+        if due:
+            threading.Thread(target=self._send, name="serve-heartbeat", daemon=True).start()
+        if taken_at is None or time.time() - taken_at < WORKER_STALE_S:
+            return False
+        try:
+            age = heartbeat_age("feed")
+        except Exception:  # Redis away: no verdict
+            return False
+        if age is not None and time.time() - age >= taken_at:
+            with self._lock:
+                self._taken_at = None  # answered; the next heartbeat starts a new wait
+            return False
+        return True
+
+    def _send(self) -> None:
+        from apps.config.celery import send_heartbeat
+
+        sent_at = time.time()
+        try:
+            send_heartbeat("feed")
+        except Exception:  # the broker is away: nothing to judge the worker by
+            return
+        finally:
+            with self._lock:
+                self._sending = False
+        with self._lock:
+            if self._taken_at is None:
+                self._taken_at = sent_at
 
 
 class Command(BaseCommand):
@@ -416,6 +484,7 @@ class Command(BaseCommand):
     def _start_children(self, children: list[Child], options: dict[str, Any]) -> None:
         env = self._child_env(options)
         preexec = _parent_death_signal()
+        self._env, self._preexec = env, preexec
         # All children are forked before any output thread exists (preexec_fn and threads do
         # not mix); a stop signal meanwhile only sets a flag, so no child can go unrecorded.
         for child in children:
@@ -432,31 +501,87 @@ class Command(BaseCommand):
                 )
             except OSError as e:
                 raise CommandError(f"Could not start {child.name}: {e}") from e
+            child.started_at = time.monotonic()
         for child in children:
             assert child.process is not None
             self._say(f"{child.name} started (pid {child.process.pid})")
-            child.reader = threading.Thread(
-                target=self._pump, args=(child,), name=f"serve-{child.name}", daemon=True
+            self._start_reader(child)
+
+    def _start_reader(self, child: Child) -> None:
+        child.reader = threading.Thread(
+            target=self._pump, args=(child,), name=f"serve-{child.name}", daemon=True
+        )
+        child.reader.start()
+
+    def _restart_child(self, child: Child) -> None:
+        """Start one child again. Output threads exist by now; the ``preexec_fn`` only makes
+        one prctl call, which takes no lock another thread could hold across the fork."""
+        if child.reader is not None:
+            child.reader.join(timeout=2)
+        child.restart_at = None
+        try:
+            child.process = subprocess.Popen(
+                child.argv,
+                cwd=settings.BASE_DIR,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                process_group=0,
+                preexec_fn=self._preexec,
             )
-            child.reader.start()
+        except OSError as e:
+            self._say(f"could not start {child.name} again: {e}")
+            self._schedule_restart(child)
+            return
+        child.started_at = time.monotonic()
+        self._say(f"{child.name} started again (pid {child.process.pid})")
+        self._start_reader(child)
+
+    def _schedule_restart(self, child: Child) -> None:
+        if time.monotonic() - child.started_at >= RESTART_RESET_S:
+            child.failures = 0
+        child.failures += 1
+        first, longest = RESTART_BACKOFF_S
+        delay = min(longest, first * 2 ** (child.failures - 1))
+        child.restart_at = time.monotonic() + delay
+        self._say(f"starting {child.name} again in {delay:.0f} s")
 
     # --- running --------------------------------------------------------------------------------
 
     def _supervise(self, children: list[Child], host: str, port: int) -> CommandError | None:
-        """Wait for a stop signal or a child's exit; say the URL once the web server answers."""
+        """Until a stop signal: start again what exited, restart a worker that stopped
+        consuming; say the URL once the web server answers."""
         announced = False
+        liveness = _WorkerLiveness()
         while True:
             if self._stop_signal is not None:
                 self._say(f"{signal.Signals(self._stop_signal).name} received, stopping")
                 return None
+            now = time.monotonic()
             for child in children:
+                if child.restart_at is not None:
+                    if now >= child.restart_at and not child.group_alive():
+                        self._restart_child(child)
+                    continue
                 code = child.exited()
                 if code is not None:
-                    self._say(f"{child.name} exited ({_describe(code)}); stopping everything")
-                    return CommandError(
-                        f"{child.name} exited unexpectedly ({_describe(code)}).",
-                        returncode=code if code > 0 else 1,
+                    self._say(f"{child.name} exited ({_describe(code)})")
+                    if child.group_alive():  # what the leader left behind goes too
+                        child.signal_group(signal.SIGKILL)
+                    self._schedule_restart(child)
+                elif (
+                    child.name == "worker"
+                    and now - child.started_at > WORKER_GRACE_S
+                    and liveness.stuck(now)
+                ):
+                    self._say(
+                        f"worker took no heartbeat within {WORKER_STALE_S:.0f} s although "
+                        "the broker did; restarting it"
                     )
+                    self._stop_children([child])
+                    liveness.reset()
+                    self._schedule_restart(child)
             if not announced and self._web_answers(host, port):
                 announced = True
                 self._say(f"Vivid is up at {self._url(host, port)}  (Ctrl-C stops everything)")
