@@ -40,6 +40,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from apps.media.models import Asset
+from apps.provenance.fingerprints import KEYFRAME_AT, keyframe_hashes  # noqa: F401
 from apps.provenance.matching_models import PerceptualKey
 
 BANDS = 4
@@ -47,9 +48,6 @@ BAND_BITS = 16
 # Each band is also probed at the values this many bits away (see the module docstring).
 PROBE_RADIUS = 2
 MAX_DISTANCE = 12
-# Where in a clip keyframes are hashed, as fractions of its length (frame numbers 1, 2, 3; frame
-# 0 is the poster, ``Asset.phash``).
-KEYFRAME_AT = (0.25, 0.5, 0.75)
 # At most this many nearest frames are looked at per query hash (a crowd of near-identical
 # pictures must not make one lookup read thousands of rows).
 MAX_CANDIDATES = 500
@@ -98,20 +96,6 @@ def probes(value: int) -> list[int]:
 # --- writing the index ---------------------------------------------------------------------
 
 
-def keyframe_hashes(data: bytes, duration_s: float | None) -> list[str]:
-    """Perceptual hashes of a clip at ``KEYFRAME_AT`` of its length (frames 1, 2, 3)."""
-    from PIL import Image
-
-    from apps.media import images, video
-
-    duration = duration_s if duration_s else video.probe(data).duration_s
-    hashes = []
-    for fraction in KEYFRAME_AT:
-        with Image.fromarray(video.frame_at(data, duration * fraction)) as im:
-            hashes.append(images.perceptual_hash(im))
-    return hashes
-
-
 def frame_rows(asset_id: int, hashes: Sequence[str]) -> list[PerceptualKey]:
     """The index rows of an asset whose frame ``i`` has hash ``hashes[i]``."""
     rows = []
@@ -143,7 +127,10 @@ def asset_index(*, asset: Asset, data: bytes | None = None) -> int:
 
             with default_storage.open(asset.original, "rb") as f:
                 data = f.read()
-        hashes += keyframe_hashes(data, asset.duration_s)
+        from apps.media import video
+
+        duration = asset.duration_s or video.probe(data).duration_s
+        hashes += keyframe_hashes(data, duration)
     with transaction.atomic():
         PerceptualKey.objects.filter(asset_id=asset.id).delete()
         PerceptualKey.objects.bulk_create(frame_rows(asset.id, hashes))

@@ -7,15 +7,14 @@ is named (``Asset.objects.visible_to``), and the best match's record goes out as
 read it (a hidden prompt stays hidden).
 
 The endpoint is open to anyone, so the file is hostile until proven otherwise:
-- it goes through ``apps.media.uploads`` (the one entry point for untrusted files: type from
-  the bytes, size and pixel caps, trailing data refused), and is never stored;
-- every decode (that entry point, the perceptual hashes, the C2PA parser) runs in a child
-  process forked for this one file from a preloaded fork server, with CPU-time and address-space
-  limits and a wall-clock deadline after which it is killed: a decompression or scan bomb costs
-  its own process, never a thread of the web server, and a crash is a 400, not a broken pool;
-- at most ``VERIFY_MAX_CONCURRENT`` checks run at once per web process, and each client address
-  gets ``VERIFY_RATE_LIMIT`` checks per ``VERIFY_RATE_WINDOW_S`` (a Redis counter, shared by every
-  web process): 429 ``rate_limited`` with ``Retry-After`` beyond.
+- it goes through ``apps.media.uploads.inspect_untrusted`` (purpose ``verify``: the one entry
+  point for untrusted files; type from the bytes, size, pixel and memory caps, polyglots
+  refused, at most a few files per person and address at once) and is never stored;
+- every decode (the cleaning, a clip's keyframes, the C2PA parser) runs in a child process of
+  ``apps.media.sandbox`` with CPU-time and address-space limits and a deadline, never on a
+  thread of the web server: a bomb costs its own child, and a crash is a 400;
+- each client address gets ``VERIFY_RATE_LIMIT`` checks per ``VERIFY_RATE_WINDOW_S`` (a Redis
+  counter shared by every web process): 429 ``rate_limited`` with ``Retry-After`` beyond.
 ``examine`` is the one call site of the isolated decode.
 """
 
@@ -23,10 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import multiprocessing
-import os
-import resource
-import threading
 import time
 from dataclasses import dataclass, field
 from functools import cache
@@ -79,11 +74,8 @@ def rate_limit_take(*, client: str) -> None:
 
 
 def client_address(request) -> str:
-    """The address a request came from. Behind a proxy, ``VERIFY_TRUSTED_PROXY_HEADER`` (e.g.
-    ``HTTP_X_REAL_IP``) names the header the proxy sets; clients cannot forge it otherwise."""
-    header = _setting("VERIFY_TRUSTED_PROXY_HEADER", "")
-    if header and request.META.get(header):
-        return request.META[header].split(",")[-1].strip()
+    """The address a request came from (``REMOTE_ADDR``: behind a proxy, uvicorn's
+    ``--proxy-headers`` sets it from a trusted proxy's X-Forwarded-For)."""
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
@@ -92,156 +84,91 @@ def client_address(request) -> str:
 
 @dataclass(frozen=True)
 class Examination:
-    """What the child process found in a file."""
+    """What the sandboxed decoders found in a file."""
 
-    mime: str  # what the bytes are (image/png for every cleaned picture, video/mp4 for clips)
-    source_mime: str  # what the upload was
+    source_mime: str  # what the upload is, from its bytes
+    source_sha256: str  # of the bytes as they came
     hashes: list[str]  # perceptual hashes: one for a picture; poster and keyframes for a clip
     c2pa: dict[str, Any] = field(default_factory=dict)
 
 
-_slots_lock = threading.Lock()
-_slots: threading.BoundedSemaphore | None = None
+def examine(data: bytes, *, uploader=None) -> Examination:
+    """Check and fingerprint an untrusted file; raise ApplicationError (400, 413, 415, or 429
+    when too many of this uploader's files are being processed).
 
-
-def _slot() -> threading.BoundedSemaphore:
-    global _slots
-    with _slots_lock:
-        if _slots is None:
-            _slots = threading.BoundedSemaphore(int(_setting("VERIFY_MAX_CONCURRENT", 2)))
-        return _slots
-
-
-@cache
-def _context() -> multiprocessing.context.BaseContext:
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["apps.provenance.verify_worker"])
-    return ctx
-
-
-def examine(data: bytes) -> Examination:
-    """Check and fingerprint an untrusted file in a child process with CPU, memory and time
-    limits; raise ApplicationError (400/413/415, or 429 when every slot stays busy).
-
-    The only call site of the isolated decode: when ``apps.media.uploads`` offers its own
-    process-isolated entry point, this is the one function to switch.
+    The one call site of the isolated decode. ``apps.media.uploads.inspect_untrusted`` (purpose
+    ``verify``) checks the file in a sandboxed child and gives its clean copy and perceptual
+    hash; a clip's keyframes and the C2PA manifest are read by the same sandbox's children
+    (``apps.provenance.fingerprints``), never in the web process.
     """
-    wait_s = float(_setting("VERIFY_QUEUE_WAIT_S", 5.0))
-    slot = _slot()
-    if not slot.acquire(timeout=wait_s):
-        raise ApplicationError(
-            "rate_limited",
-            "Too many files are being checked right now; try again in a few seconds.",
-            retry_after=max(1, round(wait_s)),
+    from apps.media import uploads
+
+    facts = uploads.inspect_untrusted(data, purpose="verify", uploader=uploader)
+    hashes = [facts.phash] if facts.phash else []
+    if facts.mime == "video/mp4" and facts.duration_s:
+        hashes += _sandboxed(
+            "apps.provenance.fingerprints:untrusted_keyframes",
+            facts.data,
+            duration_s=facts.duration_s,
         )
-    try:
-        return _examine_in_child(data)
-    finally:
-        slot.release()
+    return Examination(
+        source_mime=facts.source_mime,
+        source_sha256=facts.source_sha256 or hashlib.sha256(data).hexdigest(),
+        hashes=hashes,
+        c2pa=_credentials(data, facts.source_mime),
+    )
 
 
-def _examine_in_child(data: bytes) -> Examination:
-    deadline_s = float(_setting("VERIFY_TIME_LIMIT_S", 10.0))
-    limits = {
-        "cpu_s": int(_setting("VERIFY_CPU_LIMIT_S", 5)),
-        "memory_mb": int(_setting("VERIFY_MEMORY_LIMIT_MB", 768)),
-        "max_bytes": int(_setting("VERIFY_MAX_BYTES", settings.MEDIA_UPLOAD_MAX_BYTES)),
-        "max_pixels": int(_setting("VERIFY_MAX_PIXELS", settings.MEDIA_UPLOAD_MAX_PIXELS)),
-        "time_limit_s": deadline_s,
-    }
-    ctx = _context()
-    receive, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child_main, args=(send, data, limits), daemon=True)
-    process.start()
-    send.close()
+def _sandboxed(target: str, data: bytes, **kwargs):
+    """Run ``target`` in a child of the uploads sandbox, with the same limits as a cleaning."""
+    from apps.media import sandbox, uploads
+
+    wall = settings.MEDIA_UPLOAD_TIME_LIMIT_S
     try:
-        if not receive.poll(deadline_s):
-            raise _refused("invalid", "The file took too long to check.")
-        try:
-            outcome = receive.recv()
-        except (EOFError, OSError) as e:  # killed by a limit, or crashed in a decoder
-            raise _refused("invalid", "The file cannot be read.") from e
-    finally:
-        receive.close()
-        if process.is_alive():
-            process.kill()
-        process.join(timeout=5)
-    if outcome[0] == "refused":
-        _, code, message = outcome
-        raise _refused(code, message)
-    _, mime, source_mime, hashes, c2pa = outcome
-    return Examination(mime, source_mime, hashes, c2pa)
+        result, _ = uploads.pool().run(
+            target,
+            data,
+            cpu_s=float(_setting("VERIFY_CPU_S", settings.MEDIA_UPLOAD_CPU_S)),
+            wall_s=wall,
+            wait_s=wall,
+            **kwargs,
+        )
+    except sandbox.Busy as e:
+        raise ApplicationError(
+            "rate_limited", "Too many files are being checked. Try again shortly.", retry_after=2
+        ) from e
+    except sandbox.LimitExceeded as e:
+        if e.what == "memory":
+            raise _refused("payload_too_large", "The file needs too much memory to check.") from e
+        raise _refused("invalid", "The file took too long to check.") from e
+    except sandbox.TaskError as e:
+        raise _refused("invalid", "The file cannot be read.") from e
+    return result
 
 
 def _refused(code: str, message: str) -> ApplicationError:
     return ApplicationError(code, message, fields={"file": [message]})
 
 
-def _child_main(send, data: bytes, limits: dict[str, Any]) -> None:
-    """Runs in the child: limit this process, then clean, hash and read the credentials."""
-    try:
-        _limit_self(limits["cpu_s"], limits["memory_mb"])
-        send.send(("ok", *_examine_here(data, limits)))
-    except ApplicationError as e:
-        send.send(("refused", e.code, e.message))
-    except MemoryError:
-        send.send(("refused", "payload_too_large", "The file needs too much memory to check."))
-    except Exception:  # any decoder failure on a hostile file is that file's fault
-        send.send(("refused", "invalid", "The file cannot be read."))
-    finally:
-        send.close()
-
-
-def _limit_self(cpu_s: int, memory_mb: int) -> None:
-    # CPU seconds: SIGXCPU (which kills) at the soft limit. Address space: what this process
-    # maps now (the preloaded libraries) plus the budget, so a bomb gets MemoryError.
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
-    with open("/proc/self/statm") as f:
-        mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    budget = mapped + memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (budget, budget))
-    os.environ["OMP_NUM_THREADS"] = "1"
-
-
-def _examine_here(data: bytes, limits: dict[str, Any]) -> tuple:
-    import django
-    from django.apps import apps as registry
-
-    if not registry.ready:
-        django.setup()
-    from apps.media import uploads
-
-    clean = uploads.upload_clean(
-        data,
-        max_bytes=limits["max_bytes"],
-        max_pixels=limits["max_pixels"],
-        time_limit_s=limits["time_limit_s"],
-    )
-    if clean.mime == "video/mp4":
-        from PIL import Image
-
-        from apps.media import images, video
-
-        poster_t = min(1.0, (clean.duration_s or 0) / 2)  # as apps.media.services' poster
-        with Image.fromarray(video.frame_at(clean.data, poster_t)) as still:
-            hashes = [images.perceptual_hash(still)]
-        hashes += matching.keyframe_hashes(clean.data, clean.duration_s)
-    else:
-        hashes = [matching.hash_picture(clean.data)]
-    return clean.mime, clean.source_mime, hashes, _credentials(data, clean.source_mime)
-
-
 def _credentials(data: bytes, mime: str) -> dict[str, Any]:
-    """The C2PA answer for the bytes as uploaded (the cleaned copy carries no manifest)."""
+    """The C2PA answer for the bytes as uploaded (the cleaned copy carries no manifest).
+
+    A file whose manifest cannot be read in the sandbox's limits is reported as present and not
+    valid rather than refused: its pixels were fine, and the matches still stand."""
+    from apps.provenance import credentials
+
     empty = {"present": False, "valid": False, "claims": {}}
     try:
-        from apps.provenance import c2pa
-    except ImportError:
-        return empty
-    try:
-        found = c2pa.read(data, mime)
-    except Exception:  # any decoder failure on a hostile file is that file's fault
-        return {**empty, "present": True}
+        found = _sandboxed(
+            "apps.provenance.fingerprints:untrusted_credentials",
+            data,
+            mime=mime,
+            trust_anchors=credentials.credentials().trust_anchors or "",
+        )
+    except ApplicationError as e:
+        if e.code == "rate_limited":
+            raise
+        return {**empty, "present": True, "validation_errors": [{"code": "manifest.unreadable"}]}
     return {
         "present": bool(found.get("present")),
         "valid": bool(found.get("valid")),
@@ -257,14 +184,14 @@ def _credentials(data: bytes, mime: str) -> dict[str, Any]:
 MAX_MATCHES = 20
 
 
-def verify_file(*, viewer, data: bytes) -> dict[str, Any]:
+def verify_file(*, viewer, data: bytes, uploader=None) -> dict[str, Any]:
     """The verification of an uploaded file for ``viewer`` (anyone, signed in or not):
     ``{c2pa, matches, record?}`` as ``POST /api/v1/provenance/verify`` answers it.
 
     The caller has counted the request against its address's rate limit."""
     started = time.monotonic()
-    examination = examine(data)
-    sha = hashlib.sha256(data).hexdigest()
+    examination = examine(data, uploader=uploader)
+    sha = examination.source_sha256
     # asset id -> (method, distance); an exact copy beats any perceptual distance.
     found: dict[int, tuple[str, int]] = {
         asset_id: ("sha256", 0)
@@ -345,9 +272,11 @@ def record_view(*, record, viewer) -> dict[str, Any]:
 
 
 def read_upload(request) -> bytes:
-    """The ``file`` part of a multipart request, refusing one over the cap from its declared
-    length before the body is read."""
-    cap = int(_setting("VERIFY_MAX_BYTES", settings.MEDIA_UPLOAD_MAX_BYTES))
+    """The ``file`` part of a multipart request, refused past the cap from its declared length
+    before the body is read, and never kept (a spooled temporary file is closed at once)."""
+    from apps.media import uploads
+
+    cap = min(uploads.PURPOSES["verify"].max_bytes, settings.MEDIA_UPLOAD_MAX_BYTES)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -358,9 +287,10 @@ def read_upload(request) -> bytes:
     if upload is None:
         raise _refused("invalid", "Send the file to check as the multipart field 'file'.")
     if upload.size > cap:
+        upload.close()
         raise _refused("payload_too_large", f"The file is larger than {cap // 1024} KiB.")
     buffer = io.BytesIO()
     for chunk in upload.chunks():
         buffer.write(chunk)
-    upload.close()  # a spooled temporary file goes now: nothing of it is kept
+    upload.close()
     return buffer.getvalue()

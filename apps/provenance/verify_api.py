@@ -9,6 +9,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.media import uploads
 from apps.provenance import verify
 
 
@@ -57,4 +58,5 @@ class VerifyApi(APIView):
         # Counted before the body is read, so a flood costs no parsing.
         verify.rate_limit_take(client=verify.client_address(request))
         data = verify.read_upload(request)
-        return Response(verify.verify_file(viewer=request.user, data=data))
+        uploader = uploads.Uploader.of(request)
+        return Response(verify.verify_file(viewer=request.user, data=data, uploader=uploader))
