@@ -8,9 +8,11 @@ from apps.moderation import policy
 from apps.moderation.models import PolicyHold, ProtectedTerm
 
 
-def is_moderator(user) -> bool:
-    """Vivid has no moderator role of its own yet: staff accounts moderate."""
-    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+def is_moderator(user, token=None) -> bool:
+    """See ``apps.moderation.roles``: members of the moderators or admins group."""
+    from apps.moderation.roles import is_moderator as has_role
+
+    return has_role(user, token)
 
 
 def term_list(*, query: str = "") -> QuerySet[ProtectedTerm]:

@@ -170,6 +170,9 @@ class Comment(BaseModel):
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
     )
     body = models.TextField(max_length=2000)
+    # Set when moderators remove the comment: it is then shown to nobody.
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_reason = models.CharField(max_length=50, blank=True)
 
     class Meta:
         constraints = [

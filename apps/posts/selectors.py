@@ -262,7 +262,9 @@ def comments_for(*, post: Post, viewer, params: PageParams) -> Page:
     anyone with a block between them and the viewer are left out.
     """
     hidden = blocked_ids(viewer_id=_viewer_id(viewer))
-    rows = Comment.objects.filter(post=post, parent__isnull=True).select_related("author")
+    rows = Comment.objects.filter(
+        post=post, parent__isnull=True, removed_at__isnull=True
+    ).select_related("author")
     if hidden:
         rows = rows.exclude(author_id__in=hidden)
     if params.cursor is not None:
@@ -272,7 +274,11 @@ def comments_for(*, post: Post, viewer, params: PageParams) -> Page:
     items = list(rows.order_by("id")[: params.limit + 1])
     more = len(items) > params.limit
     items = items[: params.limit]
-    replies = Comment.objects.filter(parent__in=items).select_related("author").order_by("id")
+    replies = (
+        Comment.objects.filter(parent__in=items, removed_at__isnull=True)
+        .select_related("author")
+        .order_by("id")
+    )
     if hidden:
         replies = replies.exclude(author_id__in=hidden)
     by_parent: dict[int, list[Comment]] = {}
@@ -284,7 +290,11 @@ def comments_for(*, post: Post, viewer, params: PageParams) -> Page:
 
 
 def comment_get(*, post: Post, comment_id: int, viewer) -> Comment:
-    comment = Comment.objects.filter(post=post, id=comment_id).select_related("author").first()
+    comment = (
+        Comment.objects.filter(post=post, id=comment_id, removed_at__isnull=True)
+        .select_related("author")
+        .first()
+    )
     if comment is None or comment.author_id in blocked_ids(viewer_id=_viewer_id(viewer)):
         raise ApplicationError("not_found", "Not found.")
     return comment

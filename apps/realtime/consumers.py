@@ -64,10 +64,11 @@ def _hidden_authors(user_id: int) -> frozenset[int]:
     return frozenset(hidden_author_ids(viewer_id=user_id))
 
 
+@database_sync_to_async
 def _is_moderator(user, token) -> bool:
-    if not (user.is_staff or getattr(user, "is_moderator", False)):
-        return False
-    return token is None or token.has_scope("moderate")
+    from apps.moderation.roles import is_moderator
+
+    return is_moderator(user, token)
 
 
 def _author_of(event: dict) -> int | None:
@@ -263,7 +264,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         if stream in _USER_STREAMS:
             return groups.user_group(self.user.pk) if self.authenticated else None
         if stream == "moderation":
-            if self.authenticated and _is_moderator(self.user, self.scope.get("token")):
+            if self.authenticated and await _is_moderator(self.user, self.scope.get("token")):
                 return groups.MODERATION
             return None
         match = _POST_STREAM.match(stream)
