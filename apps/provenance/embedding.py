@@ -33,6 +33,7 @@ from importlib import metadata
 
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Exists
 
 from apps.media.models import Asset
 from apps.provenance import c2pa
@@ -74,6 +75,15 @@ def is_signed(*, asset: Asset) -> bool:
     return CredentialedFile.objects.filter(
         asset_id=asset.pk, rendition=ORIGINAL, path=asset.original
     ).exists()
+
+
+def needs_signing(*, asset: Asset) -> bool:
+    """The asset has a record but its stored original carries no credential of ours yet (the
+    record was written after it was stored: a backfill). One query."""
+    signed = CredentialedFile.objects.filter(
+        asset_id=asset.pk, rendition=ORIGINAL, path=asset.original
+    )
+    return ProvenanceRecord.objects.filter(asset_id=asset.pk).filter(~Exists(signed)).exists()
 
 
 def _sources(asset: Asset) -> list[Asset]:
@@ -164,7 +174,7 @@ def original_credential(
 def ensure_original_signed(*, asset: Asset) -> None:
     """Sign an original that should carry credentials and does not yet (its record was written
     after it was stored: a backfill). Locks the asset so two variant runs sign it once."""
-    if not ProvenanceRecord.objects.filter(asset_id=asset.pk).exists() or is_signed(asset=asset):
+    if not needs_signing(asset=asset):
         return
     with transaction.atomic():
         locked = Asset.objects.select_for_update().get(id=asset.id)
