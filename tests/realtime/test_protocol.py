@@ -101,7 +101,10 @@ async def test_a_deleted_post_is_followed_by_post_deleted(alice, bob):
 
 
 async def test_moderation_stream_is_for_moderators_only(make_user, alice):
-    moderator = await sync_to_async(make_user)("mod", is_staff=True)
+    from apps.moderation.roles import role_set
+
+    moderator = await sync_to_async(make_user)("mod")
+    await sync_to_async(role_set)(user=moderator, role="moderator")
     ws = await session_socket(await session_cookie(moderator))
     assert (await subscribe(ws, "moderation"))["subscribed"] == ["moderation"]
     others = [await token_socket(alice), await connect(), await token_socket(moderator)]
