@@ -312,12 +312,16 @@ def likeness_takedown_lapsed(
     lapsed = [r for r, event_id in grants.items() if event_id is None]
     if not lapsed:
         return 0
-    posts = Post.objects.filter(
-        removed_at__isnull=True,
-        author_id__in=lapsed,
-        asset__job__likeness_uses__person=person,
-        asset__job__likeness_uses__status=LikenessUse.Status.ACTIVE,
-    ).order_by("id")
+    posts = (
+        Post.objects.filter(
+            removed_at__isnull=True,
+            author_id__in=lapsed,
+            asset__job__likeness_uses__person=person,
+            asset__job__likeness_uses__status=LikenessUse.Status.ACTIVE,
+        )
+        .select_related("author")
+        .order_by("id")
+    )
     batch = list(posts[: limit + 1])
     _take_down(
         batch[:limit], person=person, reason=ConsentFlag.Reason.CONSENT_WITHDRAWN, event=event
@@ -340,13 +344,13 @@ def likeness_takedown_run(*, person_id: int, event_id: int) -> None:
 
 def _take_down(posts: list, *, person: User, reason: str, event: ConsentEvent | None) -> None:
     """Take posts down (the visibility rule then hides them from every read path), open a flag
-    for each, tell each author, and send ``post.deleted`` after commit to every socket that
-    could have shown them."""
+    for each, tell each author once, and send ``post.deleted`` after commit to every socket
+    that could have shown them (one task for the whole batch)."""
     if not posts:
         return
+    from apps.consent.tasks import announce_taken_down
     from apps.notifications import services as notifications
     from apps.posts.models import Post
-    from apps.posts.tasks import fanout_post_deleted
 
     now = timezone.now()
     Post.objects.filter(id__in=[p.id for p in posts], removed_at__isnull=True).update(
@@ -356,12 +360,21 @@ def _take_down(posts: list, *, person: User, reason: str, event: ConsentEvent | 
         [ConsentFlag(post_id=p.id, person=person, reason=reason, event=event) for p in posts],
         ignore_conflicts=True,
     )
+    by_author: dict[int, list] = {}
     for post in posts:
+        by_author.setdefault(post.author_id, []).append(post)
+    for mine in by_author.values():
+        one = len(mine) == 1
         notifications.notification_add(
-            recipient=post.author, actor=person, kind="likeness_removed", post=post
+            recipient=mine[0].author,
+            actor=person,
+            kind="likeness_removed",
+            post=mine[0] if one else None,
+            text=f"{'A post' if one else f'{len(mine)} posts'} of yours taken down.",
         )
-    for post in posts:
-        outbox.send_on_commit(fanout_post_deleted, post.id, post.author_id, post.visibility)
+    outbox.send_on_commit(
+        announce_taken_down, [[str(p.id), str(p.author_id), p.visibility] for p in posts]
+    )
     logger.info("took down %d posts of @%s's likeness (%s)", len(posts), person.username, reason)
 
 
@@ -413,7 +426,11 @@ def likeness_use_remove(*, person: User, job_id: int) -> LikenessUse:
         Asset.objects.filter(job_id__in=jobs, removed_at__isnull=True).update(
             removed_at=now, removed_reason=ConsentFlag.Reason.USE_REMOVED
         )
-        posts = list(Post.objects.filter(asset__job_id__in=jobs, removed_at__isnull=True))
+        posts = list(
+            Post.objects.filter(asset__job_id__in=jobs, removed_at__isnull=True).select_related(
+                "author"
+            )
+        )
         _take_down(posts, person=person, reason=ConsentFlag.Reason.USE_REMOVED, event=event)
         if not posts:  # a draft: the notice stands on its own
             from apps.notifications import services as notifications

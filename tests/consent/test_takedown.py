@@ -92,7 +92,8 @@ def test_withdrawing_consent_takes_down_every_post_that_relied_on_it(
         (public["id"], "likeness_consent_withdrawn", unapprove.id),
         (followers["id"], "likeness_consent_withdrawn", unapprove.id),
     }
-    assert Notification.objects.filter(recipient=alice, kind="likeness_removed").count() == 2
+    notice = Notification.objects.get(recipient=alice, kind="likeness_removed")
+    assert notice.actor == bob and "2 posts" in notice.text
 
     # post.deleted goes out to every socket that could have shown them.
     def deleted(group: str) -> set[str]:
