@@ -10,10 +10,12 @@ import json
 
 import c2pa as c2pa_lib
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 
 from apps.generation.models import GenerationJob
 from apps.media.models import Asset
+from apps.media.services import content_path
 from apps.provenance import c2pa
 from apps.provenance.embedding import record_for_file
 from apps.provenance.selectors import record_for_asset
@@ -119,6 +121,8 @@ def test_a_generated_picture_and_every_served_variant_carry_valid_credentials(
         == record.files.get(rendition="original").sha256
     )
     assert record.asset_sha256 != asset.sha256
+    # ... and no unsigned copy of it is left in storage.
+    assert not default_storage.exists(content_path(record.asset_sha256, "png"))
 
     for variant in IMAGE_VARIANTS:
         data, mime = served(anon, asset.id, variant)
