@@ -19,6 +19,7 @@ from apps.posts.serializers import (
     CommentOut,
     PostIn,
     PostOut,
+    PostPatchIn,
     ReactionIn,
     ReactionsOut,
     post_rows_data,
@@ -59,6 +60,14 @@ class PostDetailApi(APIView):
     @extend_schema(responses={200: PostOut}, operation_id="posts_get")
     def get(self, request, post_id: int):
         post = selectors.post_get_visible(post_id=post_id, viewer=request.user)
+        return Response(post_data(post, request.user))
+
+    @extend_schema(request=PostPatchIn, responses={200: PostOut}, operation_id="posts_update")
+    def patch(self, request, post_id: int):
+        if not request.user.is_authenticated:
+            self.permission_denied(request)
+        data = validated(PostPatchIn, request.data)
+        post = services.post_update(user=request.user, post_id=post_id, **data)
         return Response(post_data(post, request.user))
 
     @extend_schema(responses={204: None}, operation_id="posts_delete")

@@ -17,6 +17,10 @@ class PostIn(serializers.Serializer):
     hide_prompt = serializers.BooleanField(required=False, default=False)
 
 
+class PostPatchIn(serializers.Serializer):
+    hide_prompt = serializers.BooleanField(required=False)
+
+
 class ReactionIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=REACTION_KINDS)
 

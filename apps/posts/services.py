@@ -129,6 +129,24 @@ def post_publish(
     return post
 
 
+def post_update(*, user: User, post_id: int, hide_prompt: bool | None = None) -> Post:
+    """The author changes a published post's settings: for now whether its prompt is hidden.
+
+    Hiding takes effect at the next read everywhere (no page, feed item or event carries the
+    prompt to anyone but the author), so nothing needs announcing.
+    """
+    post = post_get_visible(post_id=post_id, viewer=user)
+    if post.author_id != user.pk:
+        raise ApplicationError("forbidden", "Only the author can change a post.")
+    changed = []
+    if hide_prompt is not None and hide_prompt != post.hide_prompt:
+        post.hide_prompt = hide_prompt
+        changed.append("hide_prompt")
+    if changed:
+        post.save(update_fields=changed)
+    return post
+
+
 def post_delete(*, user: User, post_id: int) -> None:
     """Delete one's own post; it disappears from every feed and open page at once."""
     post = post_get_visible(post_id=post_id, viewer=user)

@@ -365,7 +365,12 @@ root.addEventListener("submit", async (ev) => {
       const post = await request("posts", {
         method: "POST",
         // Ids are 64-bit: they stay strings.
-        body: { asset_id: pickedAsset(item), caption: data.get("caption"), visibility: data.get("visibility") },
+        body: {
+          asset_id: pickedAsset(item),
+          caption: data.get("caption"),
+          visibility: data.get("visibility"),
+          hide_prompt: data.get("hide_prompt") === "on",
+        },
       });
       window.location.href = `/p/${post.id}`;
       return;
