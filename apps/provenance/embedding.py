@@ -71,6 +71,14 @@ def record_for_file(*, sha256: str) -> ProvenanceRecord | None:
     return row.record if row is not None else None
 
 
+def asset_ids_for_file(*, sha256: str) -> set[int]:
+    """Every asset one of whose stored files has exactly this hash: its original (signed or
+    not, ``Asset.sha256``) or any signed variant. What an exact-copy lookup should use."""
+    ids = set(Asset.objects.filter(sha256=sha256).values_list("id", flat=True))
+    ids |= set(CredentialedFile.objects.filter(sha256=sha256).values_list("asset_id", flat=True))
+    return ids
+
+
 def is_signed(*, asset: Asset) -> bool:
     return CredentialedFile.objects.filter(
         asset_id=asset.pk, rendition=ORIGINAL, path=asset.original

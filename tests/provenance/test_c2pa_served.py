@@ -17,7 +17,7 @@ from apps.generation.models import GenerationJob
 from apps.media.models import Asset
 from apps.media.services import content_path
 from apps.provenance import c2pa
-from apps.provenance.embedding import record_for_file
+from apps.provenance.embedding import asset_ids_for_file, record_for_file
 from apps.provenance.selectors import record_for_asset
 from tests.helpers import wait_for
 from tests.provenance.test_c2pa import has_key, png_with_pixel_changed
@@ -85,7 +85,9 @@ def check_file(data: bytes, mime: str, record, rendition: str) -> dict:
     assert not has_key(store, "thumbnail"), rendition
     assert not any(w in json.dumps(store).lower() for w in SECRET_WORDS)
     # The exact bytes served lead back to the record.
-    assert record_for_file(sha256=hashlib.sha256(data).hexdigest()) == record
+    sha = hashlib.sha256(data).hexdigest()
+    assert record_for_file(sha256=sha) == record
+    assert asset_ids_for_file(sha256=sha) == {record.asset_id}
     return result
 
 
