@@ -5,9 +5,10 @@ scans, a pixel bomb) can keep one busy for many seconds or grow it by hundreds o
 untrusted byte is decoded in the web process: ``run`` hands the bytes to a child process of a
 small pool, which
 
-- resets its CPU clock for each task: a profiling timer (``ITIMER_PROF``, process CPU time of all
-  its threads) raises ``CpuLimitExceeded`` at ``cpu_s``, and ``RLIMIT_CPU`` kills it outright
-  (SIGXCPU, then SIGKILL) a second or two later if a C call never gives the interpreter back;
+- gets ``cpu_s`` of CPU time for each task: a profiling timer (``ITIMER_PROF``, the CPU time of
+  all its threads) whose signal is left to its default action, so the kernel ends the process
+  at the limit even in the middle of one long C call (a decoder does most of its work in one);
+  ``RLIMIT_CPU`` (SIGXCPU) is the backstop a second later;
 - runs under ``RLIMIT_AS`` (its size at start plus ``memory_mb``), so an allocation past the
   budget fails (``MemoryError``) inside the child, never in the web process;
 - answers with the result and what the task cost (CPU seconds, peak resident MiB).
@@ -42,10 +43,6 @@ MAX_TASKS = 50
 class Cost:
     cpu_s: float
     peak_mib: float  # the child's peak resident memory during the task, above its start
-
-
-class CpuLimitExceeded(Exception):
-    """Raised inside a child when its task used its CPU time."""
 
 
 class LimitExceeded(Exception):
@@ -85,13 +82,9 @@ def _cpu_now() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _on_prof(signum, frame) -> None:
-    raise CpuLimitExceeded()
-
-
 def _child_main(conn: Connection, memory_mb: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGPROF, _on_prof)
+    signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the timer's signal ends the process
     budget = (_status_kib("VmSize") * 1024) + memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (budget, budget))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -123,8 +116,6 @@ def _child_main(conn: Connection, memory_mb: int) -> None:
             module, _, name = target.partition(":")
             fn = getattr(importlib.import_module(module), name)
             outcome = ("ok", fn(data, **kwargs))
-        except CpuLimitExceeded:
-            outcome = ("limit", "cpu")
         except MemoryError:
             outcome = ("limit", "memory")
         except Exception as e:  # the caller decides what each kind means
@@ -236,6 +227,15 @@ class Pool:
             self._count -= 1
             self._cond.notify()
 
+    def close(self) -> None:
+        """Stop the idle children (busy ones stop when their task ends)."""
+        with self._cond:
+            idle, self._idle = self._idle, []
+            self._count -= len(idle)
+            self.size = 0
+        for child in idle:
+            child.retire()
+
     def run(
         self, target: str, data: bytes, *, cpu_s: float, wall_s: float, wait_s: float, **kwargs
     ) -> tuple[object, Cost]:
@@ -262,7 +262,7 @@ class Pool:
                 died = child.process.exitcode
                 child.process.join(timeout=1)
                 died = child.process.exitcode if died is None else died
-                what = "cpu" if died == -signal.SIGXCPU else "crashed"
+                what = "cpu" if died in (-signal.SIGPROF, -signal.SIGXCPU) else "crashed"
                 raise LimitExceeded(what, Cost(cpu_s=cpu_s, peak_mib=0.0)) from e
             kind, value = outcome
             if kind == "limit":
