@@ -193,10 +193,7 @@ def verify_file(*, viewer, data: bytes, uploader=None) -> dict[str, Any]:
     examination = examine(data, uploader=uploader)
     sha = examination.source_sha256
     # asset id -> (method, distance); an exact copy beats any perceptual distance.
-    found: dict[int, tuple[str, int]] = {
-        asset_id: ("sha256", 0)
-        for asset_id in Asset.objects.filter(sha256=sha).values_list("id", flat=True)
-    }
+    found: dict[int, tuple[str, int]] = {asset_id: ("sha256", 0) for asset_id in _exact_copies(sha)}
     for phash in examination.hashes:
         for near in matching.near(phash):
             best = found.get(near.asset_id)
@@ -210,6 +207,18 @@ def verify_file(*, viewer, data: bytes, uploader=None) -> dict[str, Any]:
     answer["file"] = {"mime": examination.source_mime, "sha256": sha, "phash": examination.hashes}
     answer["took_ms"] = round((time.monotonic() - started) * 1000)
     return answer
+
+
+def _exact_copies(sha: str) -> set[int]:
+    """Assets one of whose files has exactly these bytes: the stored original, any served
+    variant with its credentials (``CredentialedFile``), or what the backend produced before
+    signing (the record's ``asset_sha256``)."""
+    from apps.provenance.models import CredentialedFile, ProvenanceRecord
+
+    ids = set(Asset.objects.filter(sha256=sha).values_list("id", flat=True))
+    ids.update(CredentialedFile.objects.filter(sha256=sha).values_list("asset_id", flat=True))
+    ids.update(ProvenanceRecord.objects.filter(asset_sha256=sha).values_list("asset_id", flat=True))
+    return ids
 
 
 def _visible_matches(viewer, found: dict[int, tuple[str, int]]) -> list[dict[str, Any]]:

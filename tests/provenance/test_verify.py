@@ -356,3 +356,46 @@ def test_the_backfill_indexes_assets_stored_before_the_index(alice, generated):
 
     assert [n.asset_id for n in matching.near(asset.phash)] == [asset.id]
     assert matching.near(asset.phash)[0].distance == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_served_preview_is_an_exact_copy_with_valid_credentials(celery_worker, api, anon, alice):
+    """Through the real pipeline: a generated picture, signed, its variants made by the worker;
+    the preview as the server sends it leads back to its record by hash and by credential."""
+    from tests.helpers import wait_for
+
+    client = api(alice)
+    response = client.post(
+        "/api/v1/generations",
+        {"kind": "image", "prompt": "a red barn in a snowy field", "quality": "draft"},
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    job_id = response.json()["id"]
+    job = wait_for(
+        lambda: (j := GenerationJob.objects.get(id=job_id)).is_finished and j, timeout=120
+    )
+    assert job.status == "succeeded", job.error
+    asset = job.assets.get()
+    post = client.post(
+        "/api/v1/posts", {"asset_id": asset.id, "visibility": "public"}, format="json"
+    ).json()
+    wait_for(lambda: "preview" in Asset.objects.get(id=asset.id).variants, timeout=120)
+    served = anon.get(f"/media/assets/{asset.id}/preview")
+    assert served.status_code == 200
+    preview = b"".join(served.streaming_content) if served.streaming else served.content
+
+    body = check(anon, preview, "preview.webp").json()
+
+    record = asset.provenance
+    assert body["matches"][0] == {
+        **body["matches"][0],
+        "method": "sha256",
+        "distance": 0,
+        "provenance_id": str(record.id),
+        "post_id": post["id"],
+    }
+    assert body["c2pa"]["present"] and body["c2pa"]["valid"], body["c2pa"]
+    assert body["c2pa"]["record_id"] == str(record.id)
+    assert body["record"]["id"] == str(record.id)
+    assert body["record"]["prompt"] == "a red barn in a snowy field"
