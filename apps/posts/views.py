@@ -182,6 +182,19 @@ def react(request, post_id: int):
 
 @login_required
 @require_POST
+def prompt_visibility(request, post_id: int):
+    """The author hides the prompt from everyone else (``hide=1``) or shows it again."""
+    try:
+        services.post_update(
+            user=request.user, post_id=post_id, hide_prompt=request.POST.get("hide") == "1"
+        )
+    except ApplicationError as e:
+        raise Http404 from e
+    return redirect("posts:detail", post_id=post_id)
+
+
+@login_required
+@require_POST
 def delete(request, post_id: int):
     try:
         services.post_delete(user=request.user, post_id=post_id)

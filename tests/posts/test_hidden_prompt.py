@@ -97,6 +97,7 @@ class Scene:
     post: Post
     remix_job: GenerationJob
     remix: Post
+    upscaled: Post  # an edit of the same asset, followers only, prompt hidden too
     comment_id: int
     values: dict[str, list[str]] = field(default_factory=dict)
 
@@ -133,6 +134,31 @@ def build_scene(make_user, events=None) -> Scene:
     post = Post.objects.get(id=int(response.json()["id"]))
     assert post.hide_prompt
     fanout.post_created(post_id=post.id)  # what the feed queue runs after commit
+
+    # An edit keeps its source's prompt: alice upscales and shares it with followers, hidden.
+    response = a.post(
+        "/api/v1/edits",
+        {"op": "upscale", "assets": [str(asset.id)], "quality": "draft"},
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    generation.job_run(job_id=int(response.json()["id"]))
+    edit_job = GenerationJob.objects.get(id=int(response.json()["id"]))
+    assert edit_job.status == "succeeded", edit_job.error
+    assert "zebraquokka" in edit_job.prompt
+    response = a.post(
+        "/api/v1/posts",
+        {
+            "asset_id": str(edit_job.assets.get().id),
+            "caption": f"bigger #{TAG}",
+            "visibility": "followers",
+            "hide_prompt": True,
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    upscaled = Post.objects.get(id=int(response.json()["id"]))
+    fanout.post_created(post_id=upscaled.id)
 
     b = client_for(bob)
     comment = b.post(f"/api/v1/posts/{post.id}/comments", {"body": "how?"}, format="json")
@@ -173,6 +199,7 @@ def build_scene(make_user, events=None) -> Scene:
         post=post,
         remix_job=remix_job,
         remix=remix,
+        upscaled=upscaled,
         comment_id=int(comment.json()["id"]),
     )
     scene.values = route_values(scene)
@@ -183,7 +210,7 @@ def route_values(scene: Scene) -> dict[str, list[str]]:
     """Sample values of every route parameter: the hidden post and everything around it."""
     mine = client_for(scene.alice)
     record_ids = set()
-    for post in (scene.post, scene.remix):
+    for post in (scene.post, scene.remix, scene.upscaled):
         data = mine.get(f"/api/v1/posts/{post.id}").json()
         for value in (data.get("provenance_id"), data["asset"].get("provenance_id")):
             if value:
@@ -192,9 +219,9 @@ def route_values(scene: Scene) -> dict[str, list[str]]:
     from apps.media import signing
 
     return {
-        "post_id": [str(scene.post.id), str(scene.remix.id)],
-        "asset_id": [str(scene.asset.id), str(scene.remix_job.assets.get().id)],
-        "job_id": [str(scene.job.id), str(scene.remix_job.id)],
+        "post_id": [str(p.id) for p in (scene.post, scene.remix, scene.upscaled)],
+        "asset_id": [str(p.asset_id) for p in (scene.post, scene.remix, scene.upscaled)],
+        "job_id": [str(scene.job.id), str(scene.remix_job.id), str(scene.upscaled.asset.job_id)],
         "record_id": sorted(record_ids) or ["1"],
         "username": ["alice", "bob"],
         "tag": [TAG],
@@ -312,6 +339,8 @@ def test_a_hidden_prompt_appears_nowhere_but_for_its_creator(make_user, events):
         assert statuses[f"/api/v1/posts/{post.id}"] == 200
         assert statuses[f"/media/assets/{scene.asset.id}/original"] == 200
         assert statuses[f"/tags/{TAG}"] == 200 and statuses["/u/alice"] == 200
+        follower_only = statuses[f"/p/{scene.upscaled.id}"]
+        assert follower_only == (200 if viewer == scene.bob else 404)
 
     # What bob's own reads return after he acted on the post.
     b = client_for(scene.bob)
@@ -357,9 +386,18 @@ def test_a_hidden_prompt_appears_nowhere_but_for_its_creator(make_user, events):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_creator_can_hide_or_show_it_later(make_user):
-    scene = build_scene(make_user)
-    post, bob = scene.post, scene.bob
-    a, b = client_for(scene.alice), client_for(bob)
+    alice, bob = make_user("alice"), make_user("bob")
+    a, b = client_for(alice), client_for(bob)
+    job = run_job(
+        a, {"kind": "image", "prompt": PROMPT, "negative_prompt": NEGATIVE, "quality": "draft"}
+    )
+    response = a.post(
+        "/api/v1/posts",
+        {"asset_id": str(job.assets.get().id), "visibility": "public", "hide_prompt": True},
+        format="json",
+    )
+    post = Post.objects.get(id=int(response.json()["id"]))
+    assert_no_leak(body_of(site_for(bob).get(f"/p/{post.id}")), "the post page")
     assert (
         b.patch(f"/api/v1/posts/{post.id}", {"hide_prompt": False}, format="json").status_code
         == 403
@@ -376,6 +414,16 @@ def test_the_creator_can_hide_or_show_it_later(make_user):
     assert hidden.status_code == 200 and hidden.json()["hide_prompt"] is True
     assert_no_leak(body_of(site_for(bob).get(f"/p/{post.id}")), "the post page after hiding")
     assert_no_leak(body_of(Client().get(f"/p/{post.id}")), "the post page after hiding")
+
+    # On the site: the author's button on the post page; nobody else's request changes it.
+    alice_site = site_for(alice)
+    assert 'data-testid="prompt-toggle"' in body_of(alice_site.get(f"/p/{post.id}"))
+    assert 'data-testid="prompt-toggle"' not in body_of(site_for(bob).get(f"/p/{post.id}"))
+    assert site_for(bob).post(f"/p/{post.id}/prompt", {"hide": "0"}).status_code == 404
+    alice_site.post(f"/p/{post.id}/prompt", {"hide": "0"})
+    assert "zebraquokka" in body_of(Client().get(f"/p/{post.id}"))
+    alice_site.post(f"/p/{post.id}/prompt", {"hide": "1"})
+    assert_no_leak(body_of(Client().get(f"/p/{post.id}")), "the post page hidden on the site")
 
 
 @pytest.mark.django_db(transaction=True)
