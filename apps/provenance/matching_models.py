@@ -39,6 +39,8 @@ class PerceptualKey(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["band", "value"], include=["hash", "asset"], name="perceptual_key_lookup"
+                fields=["band", "value"],
+                include=["hash", "asset", "frame"],
+                name="perceptual_key_probe",
             )
         ]
