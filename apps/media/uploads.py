@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -157,6 +158,7 @@ def inspect_untrusted(
 
     See the module's docstring for what is refused and how. Raises ``ApplicationError``."""
     rule = PURPOSES[purpose]
+    last_cost[str(threading.get_ident())] = None
     cap = min(max_bytes or rule.max_bytes, rule.max_bytes, settings.MEDIA_UPLOAD_MAX_BYTES)
     raw = _read(data, cap)
     if not raw:
@@ -223,8 +225,6 @@ def pool() -> sandbox.Pool:
 
 
 def _run(target: str, raw: bytes, **kwargs) -> dict:
-    import threading
-
     key = str(threading.get_ident())
     last_cost[key] = None
     wall = settings.MEDIA_UPLOAD_TIME_LIMIT_S

@@ -249,18 +249,18 @@ def corpus() -> list[Hostile]:
             "x.svg",
             "image/svg+xml",
             _e(415),
-        ),  # noqa: E501
+        ),
         Hostile(
             "pdf called png",
             b"%PDF-1.7\n%\xe2\xe3\n1 0 obj<<>>endobj\n",
             "x.png",
             "image/png",
             _e(415),
-        ),  # noqa: E501
+        ),
         Hostile("zip called jpeg", zipped, "x.jpg", "image/jpeg", _e(415)),
         Hostile(
             "elf called gif", b"\x7fELF\x02\x01\x01" + b"\0" * 64, "x.gif", "image/gif", _e(415)
-        ),  # noqa: E501
+        ),
         Hostile("empty", b"", "x.png", "image/png", _e(400)),
         # video containers as pictures
         Hostile("mp4 called png", mp4_clip(), "x.png", "image/png", _e(415)),
@@ -270,35 +270,35 @@ def corpus() -> list[Hostile]:
             "x.webm",
             "video/webm",
             _e(415),
-        ),  # noqa: E501
+        ),
         Hostile(
             "avif",
             b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1" + b"\0" * 32,
             "x.png",
             "image/png",
             _e(415),
-        ),  # noqa: E501
+        ),
         Hostile(
             "heic",
             b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1" + b"\0" * 32,
             "x.jpg",
             "image/jpeg",
             _e(415),
-        ),  # noqa: E501
+        ),
         Hostile(
             "quicktime",
             b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  " + b"\0" * 32,
             "x.jpg",
             "image/jpeg",
             _e(415),
-        ),  # noqa: E501
+        ),
         # bombs
         Hostile("png 12000x12000 (Pillow's bomb)", png_raw(12000, 12000), expect=_e(413)),
         Hostile(
             "png header 65535x65535",
             png_raw(65535, 65535, idat=zlib.compress(b"\0" * 1000)),
             expect=_e(413),
-        ),  # noqa: E501
+        ),
         Hostile("png 6000x6000 1-bit", png_raw(6000, 6000)),
         Hostile("png 6000x6000 rgb", png_raw(6000, 6000, bit_depth=8, colour=2), expect=_e(413)),
         Hostile(
@@ -307,19 +307,19 @@ def corpus() -> list[Hostile]:
             + chunk(b"zTXt", b"k\x00\x00" + zlib.compress(b"\0" * 8_000_000, 9))
             + encode(photo((16, 16)), "PNG")[33:],
             expect=_e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile(
             "png iCCP bomb",
             encode(photo((16, 16)), "PNG")[:33]
             + chunk(b"iCCP", b"p\x00\x00" + zlib.compress(b"\0" * 8_000_000, 9))
             + encode(photo((16, 16)), "PNG")[33:],
             expect=_e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile(
             "png idat zip bomb",
             png_raw(64, 64, idat=zlib.compress(b"\0" * 30_000_000, 9)),
             expect=_e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile(
             "jpeg header 60000x60000",
             jpg[:2]
@@ -328,18 +328,18 @@ def corpus() -> list[Hostile]:
             "x.jpg",
             "image/jpeg",
             REFUSED,
-        ),  # noqa: E501
+        ),
         Hostile(
             "jpeg 6000x4000",
             encode(Image.new("RGB", (6000, 4000), (9, 99, 199)), "JPEG"),
             "x.jpg",
             "image/jpeg",
-        ),  # noqa: E501
+        ),
         Hostile("gif screen 65535x65535", gif_huge_screen(), "x.gif", "image/gif", _e(413)),
         Hostile("gif 3000 frames", gif_many_frames(), "x.gif", "image/gif"),
         Hostile(
             "webp canvas 16383x16383", webp_huge_canvas(), "x.webp", "image/webp", _e(413, 400)
-        ),  # noqa: E501
+        ),
         Hostile("jpeg scan bomb", jpeg_scan_bomb(4096, 5000), "x.jpg", "image/jpeg", _e(400)),
         Hostile("jpeg scan bomb, big", jpeg_scan_bomb(8192, 20000), "x.jpg", "image/jpeg", REFUSED),
         Hostile("jpeg 99 scans", jpeg_scan_bomb(2048, 99), "x.jpg", "image/jpeg"),
@@ -366,14 +366,14 @@ def corpus() -> list[Hostile]:
             "png garbage idat",
             png_raw(64, 64, idat=b"\x78\x9c" + bytes(range(256)) * 4),
             expect=REFUSED,
-        ),  # noqa: E501
+        ),
         Hostile(
             "jpeg garbage entropy",
             jpg[:-400] + bytes(range(200)) * 2 + b"\xff\xd9",
             "x.jpg",
             "image/jpeg",
             _e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile("png zero size", png_raw(0, 0, idat=zlib.compress(b"")), expect=REFUSED),
         # EXIF of the wrong types around an orientation tag
         Hostile(
@@ -382,42 +382,42 @@ def corpus() -> list[Hostile]:
             "x.jpg",
             "image/jpeg",
             _e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile(
             "exif orientation as rational",
             jpeg_with_exif(exif_blob([(0x0112, 5, 1, struct.pack(">II", 6, 1))])),
             "x.jpg",
             "image/jpeg",
             _e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile(
             "exif orientation as two shorts",
             jpeg_with_exif(exif_blob([(0x0112, 3, 2, struct.pack(">HH", 6, 8))])),
             "x.jpg",
             "image/jpeg",
             _e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile(
             "exif orientation 9999",
             jpeg_with_exif(exif_blob([(0x0112, 3, 1, struct.pack(">H", 9999))])),
             "x.jpg",
             "image/jpeg",
             _e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile(
             "exif orientation undefined type",
             jpeg_with_exif(exif_blob([(0x0112, 7, 4, b"\x00\x06\x00\x00")])),
             "x.jpg",
             "image/jpeg",
             _e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile(
             "exif orientation count 2^30",
             jpeg_with_exif(exif_blob([(0x0112, 3, 1 << 30, b"\x00\x06\x00\x00")])),
             "x.jpg",
             "image/jpeg",
             _e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile(
             "exif ifd loop",
             jpeg_with_exif(
@@ -428,21 +428,21 @@ def corpus() -> list[Hostile]:
             "x.jpg",
             "image/jpeg",
             _e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile(
             "exif gps of wrong types",
             jpeg_with_exif(exif_blob([(0x0112, 3, 1, b"\x00\x06"), (0x8825, 2, 4, b"abc\x00")])),
             "x.jpg",
             "image/jpeg",
             _e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile(
             "png eXIf orientation text",
             encode(photo((32, 32)), "PNG")[:33]
             + chunk(b"eXIf", exif_blob([(0x0112, 2, 2, b"6\x00")]))
             + encode(photo((32, 32)), "PNG")[33:],
             expect=_e(200, 400),
-        ),  # noqa: E501
+        ),
         Hostile(
             "webp exif orientation rational",
             encode(
@@ -453,11 +453,11 @@ def corpus() -> list[Hostile]:
             "x.webp",
             "image/webp",
             _e(200, 400),
-        ),  # noqa: E501
+        ),
         # metadata that must not survive
         Hostile(
             "jpeg with gps, xmp, comment, iptc, icc", jpeg_with_metadata(), "x.jpg", "image/jpeg"
-        ),  # noqa: E501
+        ),
         Hostile("png with text, xmp, exif, time", png_with_metadata()),
         Hostile("gif with comment", gif_with_comment(), "x.gif", "image/gif"),
         Hostile("webp with exif and xmp", webp_with_metadata(), "x.webp", "image/webp"),
