@@ -40,7 +40,7 @@ from tests.faults.stack import Follower, RabbitVhost, Stack, http
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-POSTS = int(os.environ.get("FAULT_POSTS", "24"))
+POSTS = int(os.environ.get("FAULT_POSTS", "40"))
 FOLLOWERS = int(os.environ.get("FAULT_FOLLOWERS", "6"))
 RESTARTS = int(os.environ.get("FAULT_RESTARTS", "3"))
 RATE = float(os.environ.get("FAULT_RATE", "5"))
@@ -206,16 +206,27 @@ def test_redis_restarts_during_publishing(
                 return up
         return at
 
+    def ready_at(at: float) -> float:
+        """From when a post's live delivery is timed: its acknowledgement, or the end of an
+        outage that began while its fan-out was still under way (within LIVE_P99_S)."""
+        for down, up in outages:
+            if down - LIVE_P99_S <= at <= up:
+                return up
+        return at
+
     def p99(values: list[float]) -> float:
         return statistics.quantiles(values, n=100)[98] if len(values) > 1 else sum(values)
 
     up_posts = {p for p, at in acknowledged.items() if back_at(at) == at}
+    # Posts whose fan-out no outage interrupted, and the others (acknowledged during an
+    # outage, or with their fan-out under way when Redis died), timed from when it was back.
+    clean = {p for p, at in acknowledged.items() if ready_at(at) == at}
     delays_up = [
-        f.received[p] - acknowledged[p] for f in followers for p in up_posts if p in f.received
+        f.received[p] - acknowledged[p] for f in followers for p in clean if p in f.received
     ]
     delays_after = [
-        f.received[p] - back_at(at) for f in followers for p, at in acknowledged.items()
-        if p not in up_posts and p in f.received
+        f.received[p] - ready_at(at) for f in followers for p, at in acknowledged.items()
+        if p not in clean and p in f.received
     ]  # fmt: skip
     live = sum(1 for f in followers for p in up_posts if p in f.received)
     live_share = live / max(1, len(up_posts) * len(followers))
@@ -249,12 +260,26 @@ def test_redis_restarts_during_publishing(
         "failure_statuses": sorted({status for status, _, _ in failures}),
         "live_share_while_up": round(live_share, 4),
         "live_p99_s": round(p99(delays_up), 3),
-        "outage_posts": len(acknowledged) - len(up_posts),
-        "outage_posts_live_share": round(
-            len(delays_after) / max(1, (len(acknowledged) - len(up_posts)) * len(followers)), 4
+        "disrupted_posts": len(acknowledged) - len(clean),
+        "disrupted_live_share": round(
+            len(delays_after) / max(1, (len(acknowledged) - len(clean)) * len(followers)), 4
         ),
-        "outage_posts_p99_after_back_s": round(p99(delays_after), 3),
+        "disrupted_p99_after_back_s": round(p99(delays_after), 3),
         "missing_after_catch_up": missing,
+        # The slowest live deliveries: (delay, acknowledged how long after the nearest outage
+        # began), to tell the outage's share from the rest.
+        "slowest": sorted(
+            (
+                (
+                    round(f.received[p] - ready_at(at), 2),
+                    round(min((at - down for down, _ in outages), key=abs), 2),
+                )
+                for f in followers
+                for p, at in acknowledged.items()
+                if p in f.received
+            ),
+            reverse=True,
+        )[:6],
         "socket_closes": sum(len(f.closes) for f in followers),
         "close_codes": sorted({c for f in followers for c in f.closes if c is not None}),
         "tracebacks": tracebacks,
@@ -267,8 +292,9 @@ def test_redis_restarts_during_publishing(
     assert missing == {}, figures
     assert live_share >= 0.95, figures
     assert p99(delays_up) < LIVE_P99_S, figures
-    # Posts acknowledged while Redis was away go out when the outbox relay (beat, every
-    # OUTBOX_RELAY_EVERY_S, rows older than OUTBOX_RELAY_AFTER_S) hands them over again.
+    # A fan-out that Redis's death interrupted goes out again when its task retries (backoff
+    # with jitter) or the outbox relay hands it over (beat, every OUTBOX_RELAY_EVERY_S): later
+    # than the 2 s of the issue's target, which docs/reliability.md reports as measured.
     assert p99(delays_after) < OUTAGE_P99_S, figures
     noisy = {name: n for name, n in tracebacks.items() if n > TRACEBACKS_PER_PROCESS}
     assert noisy == {}, f"{figures}\n{stack.logs()}"
