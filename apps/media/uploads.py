@@ -215,13 +215,20 @@ _pool: sandbox.Pool | None = None
 last_cost: dict[str, sandbox.Cost | None] = {}
 
 
+_pool_lock = threading.Lock()
+
+
 def pool() -> sandbox.Pool:
+    """The web process's pool of decoder children (made on first use). Other features run
+    their own untrusted parsing in it too: ``pool().run("module:function", data, cpu_s=...,
+    wall_s=..., wait_s=...)`` (see ``apps.media.sandbox.Pool.run``)."""
     global _pool
-    if _pool is None:
-        _pool = sandbox.Pool(
-            size=settings.MEDIA_UPLOAD_WORKERS, memory_mb=settings.MEDIA_UPLOAD_MEMORY_MB
-        )
-    return _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = sandbox.Pool(
+                size=settings.MEDIA_UPLOAD_WORKERS, memory_mb=settings.MEDIA_UPLOAD_MEMORY_MB
+            )
+        return _pool
 
 
 def _run(target: str, raw: bytes, **kwargs) -> dict:

@@ -234,3 +234,23 @@ def test_inspect_untrusted_stores_nothing_and_gives_the_facts(db):
 
     assert facts.source_sha256 == hashlib.sha256(data).hexdigest()
     assert _files() == before and not Asset.objects.exists()
+
+
+def test_django_limits_answer_in_the_error_shape_on_pages_and_the_api(alice, api, client):
+    """Too many fields, too many files, a big text field: Django's own refusals, which used to be
+    HTML 400 pages, answer in the API's error shape (400 invalid, 413 payload_too_large)."""
+    picture = hostile.encode(hostile.photo((16, 16)), "PNG")
+    client.force_login(alice)
+    cases = [
+        ({f"f{i}": "v" for i in range(1500)}, 400, "invalid"),
+        ({"note": "z" * (3 * 1024 * 1024)}, 413, "payload_too_large"),
+        ({"file": [SimpleUploadedFile(f"{i}.png", picture) for i in range(150)]}, 400, "invalid"),
+    ]
+    for fields, status, code in cases:
+        for response in (
+            api(alice).put("/api/v1/me/avatar", fields, format="multipart"),
+            client.post("/settings/avatar", fields),
+        ):
+            assert response.status_code == status, response.content[:200]
+            assert response.json()["error"]["code"] == code
+    assert not Asset.objects.exists()
