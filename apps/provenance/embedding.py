@@ -32,7 +32,7 @@ from functools import cache
 from importlib import metadata
 
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists
 
 from apps.media.models import Asset
@@ -185,7 +185,9 @@ def ensure_original_signed(*, asset: Asset) -> None:
     if not needs_signing(asset=asset):
         return
     with transaction.atomic():
-        locked = Asset.objects.select_for_update().get(id=asset.id)
+        locked = Asset.objects.select_for_update().filter(id=asset.id).first()
+        if locked is None:  # deleted meanwhile
+            return
         try:
             asset_sign_original(asset=locked)
         except c2pa.CredentialError:
@@ -228,8 +230,14 @@ class VariantSigner:
         if self.record is None:
             return
         sha = _sha(_read(path))
-        CredentialedFile.objects.get_or_create(
-            path=path,
-            sha256=sha,
-            defaults={"asset": self.asset, "record": self.record, "rendition": rendition},
-        )
+        try:
+            with transaction.atomic():
+                CredentialedFile.objects.get_or_create(
+                    path=path,
+                    sha256=sha,
+                    defaults={"asset": self.asset, "record": self.record, "rendition": rendition},
+                )
+        except IntegrityError:
+            if Asset.objects.filter(id=self.asset.pk).exists():
+                raise
+            # The asset was deleted while its variants were being made: nothing to record.
