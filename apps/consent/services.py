@@ -290,7 +290,7 @@ def post_published(*, post) -> None:
 
 
 def likeness_takedown_lapsed(
-    *, person: User, event: ConsentEvent, limit: int = TAKEDOWN_INLINE
+    *, person: User, event: ConsentEvent | None, limit: int = TAKEDOWN_INLINE
 ) -> int:
     """Take down published posts of ``person``'s likeness whose author the current consent no
     longer covers; returns how many such posts remain beyond ``limit`` (0: all done).
@@ -329,17 +329,33 @@ def likeness_takedown_lapsed(
     return max(len(batch) - limit, 0)
 
 
-def likeness_takedown_run(*, person_id: int, event_id: int) -> None:
+def likeness_takedown_run(*, person_id: int, event_id: int | None) -> None:
     """The task's side of a large revocation: batches until nothing it covers is left up."""
     person = User.objects.filter(pk=person_id).first()
-    event = ConsentEvent.objects.filter(pk=event_id).first()
-    if person is None or event is None:
+    event = ConsentEvent.objects.filter(pk=event_id).first() if event_id else None
+    if person is None:
         return
     while True:
         with transaction.atomic():
             _settings_locked(person.pk)
             if not likeness_takedown_lapsed(person=person, event=event):
                 return
+
+
+def likeness_block_applied(*, blocker: User, blocked: User) -> None:
+    """A block ends any likeness consent between the two (``likeness_grants``): what either
+    published of the other's likeness is taken down and flagged, as a revocation would.
+
+    Called by ``social.services.block_create`` inside its transaction.
+    """
+    from apps.consent.tasks import likeness_takedown
+
+    for person in sorted((blocker, blocked), key=lambda u: u.pk):  # one lock order
+        if not LikenessUse.objects.filter(person=person, status=LikenessUse.Status.ACTIVE).exists():
+            continue
+        _settings_locked(person.pk)
+        if likeness_takedown_lapsed(person=person, event=None):
+            outbox.send_on_commit(likeness_takedown, person.pk, None)
 
 
 def _take_down(posts: list, *, person: User, reason: str, event: ConsentEvent | None) -> None:

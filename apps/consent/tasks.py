@@ -6,7 +6,7 @@ from apps.consent import services
 
 
 @shared_task(acks_late=True, max_retries=5, default_retry_delay=2)
-def likeness_takedown(person_id: int, event_id: int) -> None:
+def likeness_takedown(person_id: int, event_id: int | None) -> None:
     """Take down what a revocation no longer covers, beyond what its transaction took down.
 
     Safe to run twice: it reads the consent as it is now.

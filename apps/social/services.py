@@ -103,6 +103,9 @@ def block_create(*, blocker: User, blocked: User) -> None:
         FollowRequest.objects.filter(request_pair).delete()
         if created:
             _graph_changed(blocker.pk, blocked.pk)
+            from apps.consent.services import likeness_block_applied
+
+            likeness_block_applied(blocker=blocker, blocked=blocked)  # likeness consent ends too
 
 
 def block_delete(*, blocker: User, blocked: User) -> None:

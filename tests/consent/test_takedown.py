@@ -225,3 +225,20 @@ def test_a_job_with_consent_runs(celery_worker, api, alice, bob, set_consent):
     job = wait_for(finished, timeout=60)
     assert job.status == "succeeded", job.error
     assert LikenessUse.objects.get(job=job).status == "active"
+
+
+def test_a_block_ends_the_consent_and_takes_the_posts_down(
+    celery_worker, api, anon, alice, bob, carol, set_consent, draft, publish_asset
+):
+    set_consent(bob, "everyone")
+    alices = publish_asset(alice, draft(alice, bob)[1])
+    carols = publish_asset(carol, draft(carol, bob)[1])
+    social.block_create(blocker=bob, blocked=alice)
+    assert anon.get(f"/api/v1/posts/{alices['id']}").status_code == 404
+    assert anon.get(f"/api/v1/posts/{carols['id']}").status_code == 200
+    flag = ConsentFlag.objects.get(person=bob)
+    assert (str(flag.post_id), flag.reason, flag.event_id) == (
+        alices["id"],
+        "likeness_consent_withdrawn",
+        None,
+    )
