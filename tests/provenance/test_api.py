@@ -93,3 +93,20 @@ def test_assets_and_posts_name_their_record(api, alice, bob, made, make_asset, p
     # An asset with no record yet says so.
     loose = make_asset(alice)
     assert api(alice).get(f"/api/v1/assets/{loose.id}").json()["provenance_id"] is None
+
+
+def test_record_page_says_what_the_api_says(client, alice, bob, made, post_of):
+    asset = made(alice, "lanterns over a canal", seed=5)
+    record = record_for_asset(asset=asset)
+    client.force_login(bob)
+    assert client.get(f"/provenance/{record.id}").status_code == 404  # still in the Library
+    post_of(alice, asset, hide_prompt=True)
+    page = client.get(f"/provenance/{record.id}").content.decode()
+    assert 'data-testid="provenance-verified"' in page and record.record_hash in page
+    assert "lanterns" not in page and 'data-testid="prompt-hidden"' in page
+    client.force_login(alice)
+    page = client.get(f"/provenance/{record.id}").content.decode()
+    assert "lanterns over a canal" in page
+    # The post page's "How it was made" links here.
+    post_page = client.get(f"/p/{asset.posts.get().id}").content.decode()
+    assert f'href="/provenance/{record.id}"' in post_page

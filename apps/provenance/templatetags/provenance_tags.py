@@ -56,11 +56,18 @@ def provenance_for(context, post) -> dict[str, Any] | None:
         return None
     viewer = context.get("user") or getattr(context.get("request"), "user", None)
     shown = selectors.prompt_visible(record=record, viewer=viewer)
-    family = lineage(record=record, viewer=viewer)
     return {
         "record": record,
         "prompt_shown": shown,
         "verified": ledger.record_valid(record),
+        **family_rows(record=record, viewer=viewer),
+    }
+
+
+def family_rows(*, record, viewer) -> dict[str, Any]:
+    """The family partial's data: ``family`` (indented rows), ``related``, ``truncated``."""
+    family = lineage(record=record, viewer=viewer)
+    return {
         "family": _rows(family["nodes"]),
         "related": len(family["nodes"]) > 1,
         "truncated": family["truncated"],
