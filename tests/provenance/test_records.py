@@ -127,3 +127,18 @@ def test_backfill_records_existing_assets_once(alice, make_asset, publish, capsy
     call_command("provenance_backfill")
     assert ProvenanceRecord.objects.count() == 1
     assert ledger.verify_all() == []
+
+
+def test_a_record_names_the_likeness_consent_it_relied_on(celery_worker, api, alice, bob):
+    response = api(bob).put(
+        "/api/v1/me/consent/likeness", {"policy": "everyone", "approved": []}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    events = api(bob).get("/api/v1/me/consent/events").json()
+    events = events.get("items", events) if isinstance(events, dict) else events
+    consent_ids = {str(e["id"]) for e in events}
+    job = generate(api(alice), prompt="a portrait by the sea", likeness=["bob"], seed=3)
+    record = record_for_asset(asset=job.assets.get())
+    assert record.likeness_consents and set(record.likeness_consents) <= consent_ids
+    body = api(alice).get(f"/api/v1/provenance/{record.id}").json()
+    assert body["likeness_consents"] == record.likeness_consents
