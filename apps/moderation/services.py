@@ -53,6 +53,16 @@ def term_add(
                     "created_by": created_by,
                 },
             )
+            if created_by is not None:  # a moderator, not an operator's command
+                from apps.moderation.audit import audit_record
+
+                audit_record(
+                    actor=created_by,
+                    action="protected_term.add" if created else "protected_term.change",
+                    target_type="term",
+                    target_id=row.id,
+                    after={"term": row.term, "action": row.action},
+                )
             transaction.on_commit(policy.index_invalidate)
     except IntegrityError:  # the same term added concurrently: the other one won, update it
         return term_add(term=term, action=action, note=note, created_by=created_by)
@@ -93,11 +103,23 @@ def term_remove(*, term: str) -> None:
     transaction.on_commit(policy.index_invalidate)
 
 
-def term_remove_by_id(*, term_id: int) -> None:
-    deleted, _ = ProtectedTerm.objects.filter(id=term_id).delete()
-    if not deleted:
-        raise ApplicationError("not_found", "Not found.")
-    transaction.on_commit(policy.index_invalidate)
+def term_remove_by_id(*, term_id: int, moderator: User) -> None:
+    """A moderator removes a term (recorded in the audit log)."""
+    from apps.moderation.audit import audit_record
+
+    with transaction.atomic():
+        row = ProtectedTerm.objects.select_for_update().filter(id=term_id).first()
+        if row is None:
+            raise ApplicationError("not_found", "Not found.")
+        audit_record(
+            actor=moderator,
+            action="protected_term.remove",
+            target_type="term",
+            target_id=row.id,
+            before={"term": row.term, "action": row.action},
+        )
+        row.delete()
+        transaction.on_commit(policy.index_invalidate)
 
 
 def _violation(match: policy.Match) -> ApplicationError:
@@ -126,9 +148,12 @@ def hold_create(*, job, terms: list[str]) -> PolicyHold:
 
 
 def hold_clear(*, hold_id: int, moderator: User) -> PolicyHold:
-    """A moderator lets a held job's results be published."""
-    if not moderator.is_staff:
-        raise ApplicationError("forbidden", "Only moderators can clear a hold.")
+    """A moderator lets a held job's results be published (recorded in the audit log)."""
+    from apps.moderation.audit import audit_record
+    from apps.moderation.roles import is_moderator
+
+    if not is_moderator(moderator):
+        raise ApplicationError("not_found", "Not found.")
     with transaction.atomic():
         hold = PolicyHold.objects.select_for_update().filter(id=hold_id).first()
         if hold is None:
@@ -137,6 +162,14 @@ def hold_clear(*, hold_id: int, moderator: User) -> PolicyHold:
             hold.cleared_at = timezone.now()
             hold.cleared_by = moderator
             hold.save(update_fields=["cleared_at", "cleared_by"])
+            audit_record(
+                actor=moderator,
+                action="policy_hold.clear",
+                target_type="job",
+                target_id=hold.job_id,
+                before={"terms": hold.terms, "cleared": False},
+                after={"terms": hold.terms, "cleared": True},
+            )
     return hold
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -16,9 +15,9 @@ from apps.moderation import selectors, services
 
 
 def moderator_required(view):
-    """Staff only; anyone else gets the page that does not exist."""
+    """Moderators only (``apps.moderation.roles``); anyone else, signed in or not, gets the page
+    that does not exist."""
 
-    @login_required
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         if not selectors.is_moderator(request.user):
@@ -73,7 +72,7 @@ def term_add(request):
 @require_POST
 def term_remove(request, term_id: int):
     try:
-        services.term_remove_by_id(term_id=term_id)
+        services.term_remove_by_id(term_id=term_id, moderator=request.user)
     except ApplicationError as e:
         raise Http404 from e
     messages.success(request, "Removed.")

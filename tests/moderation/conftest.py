@@ -14,6 +14,15 @@ def _fresh_term_index():
 
 
 @pytest.fixture
+def moderator(make_user):
+    from apps.moderation.roles import role_set
+
+    user = make_user("mod")
+    role_set(user=user, role="moderator")
+    return user
+
+
+@pytest.fixture
 def protect(db, django_capture_on_commit_callbacks):
     """``protect("Term", "refuse")`` lists a term, with the after-commit invalidation run."""
 

@@ -121,9 +121,11 @@ def test_a_review_term_runs_but_is_held_from_publishing_until_cleared(
     )
     assert again.status_code == 422
 
+    from apps.moderation.roles import role_set
     from apps.moderation.services import hold_clear
 
-    moderator = make_user("mod", is_staff=True)
+    moderator = make_user("mod")
+    role_set(user=moderator, role="moderator")
     hold_clear(hold_id=hold.id, moderator=moderator)
 
     published = client.post(

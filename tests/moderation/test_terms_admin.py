@@ -59,21 +59,25 @@ def test_load_the_example_file_twice(tmp_path):
     assert not ProtectedTerm.objects.filter(term="Good Term").exists(), "a bad file loads nothing"
 
 
-def test_only_moderators_reach_the_page(make_user):
+def test_only_moderators_reach_the_page(make_user, moderator):
     page = "/moderation/terms"
-    assert Client().get(page).status_code == 302  # to the log-in page
+    assert Client().get(page).status_code == 404
     someone = Client()
-    someone.force_login(make_user("someone"))
+    someone.force_login(make_user("someone", is_staff=True))  # staff alone is not a moderator
     assert someone.get(page).status_code == 404
     assert someone.post("/moderation/terms/add", {"term": "x"}).status_code == 404
-    staff = Client()
-    staff.force_login(make_user("mod", is_staff=True))
-    assert staff.get(page).status_code == 200
+    assert not ProtectedTerm.objects.exists()
+    mod = Client()
+    mod.force_login(moderator)
+    assert mod.get(page).status_code == 200
+    assert "Protected terms" in mod.get("/").content.decode(), "no link in the top bar"
 
 
-def test_moderators_add_and_remove_terms_and_clear_holds(make_user, alice):
-    moderator = Client()
-    moderator.force_login(make_user("mod", is_staff=True))
+def test_moderators_add_and_remove_terms_and_clear_holds(moderator, alice):
+    from apps.moderation.models import AuditEntry
+
+    mod, moderator = moderator, Client()
+    moderator.force_login(mod)
 
     response = moderator.post(
         "/moderation/terms/add",
@@ -103,3 +107,69 @@ def test_moderators_add_and_remove_terms_and_clear_holds(make_user, alice):
 
     moderator.post(f"/moderation/terms/{term.id}/remove")
     assert not ProtectedTerm.objects.exists()
+    assert list(
+        AuditEntry.objects.filter(actor=mod).order_by("seq").values_list("action", flat=True)
+    ) == ["role.grant", "protected_term.add", "policy_hold.clear", "protected_term.remove"]
+
+
+def moderate_token(user) -> str:
+    """A token with the ``moderate`` scope (made directly: issuing them is the accounts' job)."""
+    import secrets
+
+    from apps.accounts.models import AccessToken, hash_token
+
+    raw = "vvd_" + secrets.token_urlsafe(32)
+    AccessToken.objects.create(
+        user=user, prefix=raw[:12], key_hash=hash_token(raw), scopes=["read", "write", "moderate"]
+    )
+    return raw
+
+
+def test_the_moderators_api(api, alice, moderator):
+    from rest_framework.test import APIClient
+
+    mod = moderator
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {moderate_token(mod)}")
+
+    # Not a moderator, a moderator's token without the scope, a visitor: as if it did not exist.
+    alice_moderate = APIClient()
+    alice_moderate.credentials(HTTP_AUTHORIZATION=f"Bearer {moderate_token(alice)}")
+    for other in (api(alice), api(mod), APIClient(), alice_moderate):
+        for url in ("/api/v1/moderation/terms", "/api/v1/moderation/holds"):
+            assert other.get(url).status_code == 404
+        response = other.post("/api/v1/moderation/terms", {"term": "x", "action": "refuse"})
+        assert response.status_code == 404
+
+    added = client.post(
+        "/api/v1/moderation/terms", {"term": "Globex", "action": "review"}, format="json"
+    )
+    assert added.status_code == 201 and added.json()["normalized"] == "globex"
+    again = client.post(
+        "/api/v1/moderation/terms", {"term": "GLOBEX", "action": "refuse"}, format="json"
+    )
+    assert again.status_code == 200 and again.json()["action"] == "refuse"
+    listed = client.get("/api/v1/moderation/terms?q=glob").json()["items"]
+    assert [t["term"] for t in listed] == ["GLOBEX"]
+
+    job = GenerationJob.objects.create(
+        owner=alice,
+        kind="image",
+        prompt="globex tower",
+        backend="procedural",
+        seed=1,
+        params={"width": 8, "height": 8, "quality": "draft"},
+    )
+    hold = PolicyHold.objects.create(job=job, terms=["GLOBEX"])
+    open_holds = client.get("/api/v1/moderation/holds").json()["items"]
+    assert [(h["id"], h["prompt"], h["owner"]["username"]) for h in open_holds] == [
+        (str(hold.id), "globex tower", "alice")
+    ]
+    cleared = client.post(f"/api/v1/moderation/holds/{hold.id}/clear")
+    assert cleared.status_code == 200 and cleared.json()["cleared_by"] == "mod"
+    assert client.get("/api/v1/moderation/holds").json()["items"] == []
+    assert len(client.get("/api/v1/moderation/holds?status=cleared").json()["items"]) == 1
+
+    term_id = listed[0]["id"]
+    assert client.delete(f"/api/v1/moderation/terms/{term_id}").status_code == 204
+    assert client.delete(f"/api/v1/moderation/terms/{term_id}").status_code == 404
