@@ -15,8 +15,9 @@ How hashes relate (what ``/provenance/verify`` relies on):
 - every signed file, original and variants, has a ``CredentialedFile`` row with its sha256;
   ``record_for_file`` answers "which record does this exact file belong to".
 
-Only assets with a provenance record get credentials: an upload or an avatar was not made by
-Vivid, and a signature saying so would be false.
+Only what Vivid made gets credentials (a record of a generation or an edit): an upload, an
+avatar, or an asset whose origin a backfill could not tell was not made (or not known to be made)
+by Vivid, and a signature saying so would be false.
 
 When the original is signed: in the job's own transaction, right after its record is written
 (``apps.generation.services``), so a finished job never shows an unsigned original. An asset
@@ -46,6 +47,9 @@ ORIGINAL = "original"
 GENERATOR = "Vivid"
 # Edits take at most 8 inputs (stitch); each is an ingredient of the result.
 MAX_INGREDIENTS = 8
+# Records of what Vivid itself made. An upload, or an asset whose origin the backfill could not
+# tell (op "backfill"), gets no credential: saying "made by Vivid's AI" would be a guess.
+MADE_BY_VIVID = ("generate", "trim", "stitch", "extend", "upscale")
 
 
 @cache
@@ -91,7 +95,11 @@ def needs_signing(*, asset: Asset) -> bool:
     signed = CredentialedFile.objects.filter(
         asset_id=asset.pk, rendition=ORIGINAL, path=asset.original
     )
-    return ProvenanceRecord.objects.filter(asset_id=asset.pk).filter(~Exists(signed)).exists()
+    return (
+        ProvenanceRecord.objects.filter(asset_id=asset.pk, op__in=MADE_BY_VIVID)
+        .filter(~Exists(signed))
+        .exists()
+    )
 
 
 def _sources(asset: Asset) -> list[Asset]:
@@ -121,7 +129,9 @@ def asset_sign_original(
     commit unless another asset still uses it.
     """
     record = record or ProvenanceRecord.objects.filter(asset_id=asset.pk).first()
-    if record is None or (not fresh and is_signed(asset=asset)):
+    if record is None or record.op not in MADE_BY_VIVID:
+        return False
+    if not fresh and is_signed(asset=asset):
         return False
     if data is not None and asset.mime == "image/png":
         from apps.media.images import png_strip
@@ -203,7 +213,9 @@ class VariantSigner:
     def __init__(self, asset: Asset, original: bytes):
         self.asset = asset
         self.original = original
-        self.record = ProvenanceRecord.objects.filter(asset_id=asset.pk).first()
+        self.record = ProvenanceRecord.objects.filter(
+            asset_id=asset.pk, op__in=MADE_BY_VIVID
+        ).first()
 
     @property
     def active(self) -> bool:

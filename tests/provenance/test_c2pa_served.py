@@ -205,16 +205,33 @@ def test_an_asset_recorded_after_it_was_stored_is_signed_when_media_rebuild_runs
     alice, api, make_asset
 ):
     """Assets from before records existed: the backfill writes the record, and the next variant
-    run (``make_variants`` or ``manage.py media_rebuild``) signs the original, then variants."""
-    from apps.media.services import asset_make_variants
+    run (``make_variants`` or ``manage.py media_rebuild``) signs the original, then variants.
+    One whose origin is unknown (no job: an upload, say) stays without credentials."""
+    from apps.media.services import asset_create, asset_make_variants
     from apps.provenance.services import record_backfill
+    from tests.conftest import png_bytes
 
-    asset = make_asset(alice)
-    asset_make_variants(asset=asset)
-    before, _ = served(api(alice), asset.id, "original")
-    assert not c2pa.read(before, "image/png")["present"]  # no record: no credentials
+    job = GenerationJob.objects.create(
+        owner=alice,
+        kind="image",
+        prompt=PROMPT,
+        backend="procedural",
+        seed=3,
+        status="succeeded",
+        params={"width": 64, "height": 64, "quality": "draft"},
+    )
+    asset = asset_create(
+        owner=alice, data=png_bytes((64, 64)), mime="image/png", width=64, height=64, job=job
+    )
+    unknown = make_asset(alice)
+    for a in (asset, unknown):
+        asset_make_variants(asset=a)
+        before, _ = served(api(alice), a.id, "original")
+        assert not c2pa.read(before, "image/png")["present"]  # no record: no credentials
 
     record = record_backfill(asset=asset)
+    assert record.op == "generate" and record.backfilled
+    assert record_backfill(asset=unknown).op == "backfill"
     call_command("media_rebuild", "--restart", verbosity=0)
     asset.refresh_from_db()
     original, mime = served(api(alice), asset.id, "original")
@@ -226,3 +243,7 @@ def test_an_asset_recorded_after_it_was_stored_is_signed_when_media_rebuild_runs
     files = set(record.files.values_list("sha256", flat=True))
     asset_make_variants(asset=asset)
     assert set(record.files.values_list("sha256", flat=True)) == files
+
+    for variant in ("original", *IMAGE_VARIANTS):
+        data, mime = served(api(alice), unknown.id, variant)
+        assert not c2pa.read(data, mime)["present"], variant
