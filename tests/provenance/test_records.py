@@ -142,3 +142,53 @@ def test_a_record_names_the_likeness_consent_it_relied_on(celery_worker, api, al
     assert record.likeness_consents and set(record.likeness_consents) <= consent_ids
     body = api(alice).get(f"/api/v1/provenance/{record.id}").json()
     assert body["likeness_consents"] == record.likeness_consents
+
+
+def test_a_record_checks_out_by_the_documented_form_alone(alice, made, settings):
+    """docs/provenance.md, followed by hand: RFC 8785 JSON, the domain tag, SHA-256, Ed25519."""
+    import hashlib
+    from pathlib import Path
+
+    import rfc8785
+    from cryptography.hazmat.primitives import serialization
+
+    record = record_for_asset(asset=made(alice, "tide pools at low water", negative="gulls"))
+    record = ProvenanceRecord.objects.get(id=record.id)  # as stored
+    salt = bytes.fromhex(record.prompt_salt)
+    body = {
+        "asset": str(record.asset_id),
+        "creator": str(record.creator_id) if record.creator_id > 2**53 - 1 else record.creator_id,
+        "kind": record.kind,
+        "op": record.op,
+        "prompt_commitment": hashlib.sha256(
+            salt + b"prompt\n" + record.prompt.encode()
+        ).hexdigest(),
+        "negative_prompt_commitment": hashlib.sha256(
+            salt + b"negative_prompt\n" + record.negative_prompt.encode()
+        ).hexdigest(),
+        "backend": record.backend,
+        "model_name": record.model_name,
+        "model_version": record.model_version,
+        "params": record.params,
+        "seed": record.seed,
+        "parents": record.parents,
+        "likeness_consents": record.likeness_consents,
+        "asset_sha256": record.asset_sha256,
+        "asset_phash": record.asset_phash,
+        "backfilled": record.backfilled,
+    }
+    payload = {
+        "log": "provenance",
+        "id": str(record.id),
+        "chain": record.chain,
+        "seq": record.seq,
+        "prev_hash": record.prev_hash,
+        "key_id": record.key_id,
+        "created_at": record.created_at.isoformat(),
+        "body": body,
+    }
+    digest = hashlib.sha256(b"vivid-ledger-v1\n" + rfc8785.dumps(payload)).hexdigest()
+    assert digest == record.record_hash
+    pem = Path(settings.LEDGER_KEYS_DIR, "trusted", f"{record.key_id}.pub").read_bytes()
+    public = serialization.load_pem_public_key(pem)
+    public.verify(bytes.fromhex(record.signature), bytes.fromhex(digest))  # raises if forged
