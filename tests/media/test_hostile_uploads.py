@@ -113,7 +113,7 @@ def test_a_file_that_uses_its_cpu_time_is_stopped_and_the_next_one_is_served(
     assert response.status_code == 400, response.content
     assert response.json()["error"]["code"] == "invalid"
     # It needs about 0.3 s of CPU; the kernel ended it at 0.05 s, inside the decoder's C call.
-    assert took < 1.5
+    assert took < 3
     assert not Asset.objects.filter(owner=alice).exists()
 
     settings.MEDIA_UPLOAD_CPU_S = CPU_LIMIT_S
