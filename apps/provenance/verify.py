@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import time
 from dataclasses import dataclass, field
 from functools import cache
@@ -75,8 +76,18 @@ def rate_limit_take(*, client: str) -> None:
 
 def client_address(request) -> str:
     """The address a request came from (``REMOTE_ADDR``: behind a proxy, uvicorn's
-    ``--proxy-headers`` sets it from a trusted proxy's X-Forwarded-For)."""
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    ``--proxy-headers`` sets it from a trusted proxy's X-Forwarded-For). An IPv6 client counts
+    by its /64, the block one subscriber gets, so a new address per request gains nothing."""
+    address = request.META.get("REMOTE_ADDR", "") or "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 # --- the isolated examination -------------------------------------------------------------

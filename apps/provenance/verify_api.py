@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from apps.media import uploads
 from apps.provenance import verify
+from apps.provenance.serializers import ProvenanceOut
 
 
 class VerifyIn(serializers.Serializer):
@@ -35,10 +36,18 @@ class MatchOut(serializers.Serializer):
     post_url = serializers.CharField(allow_null=True)
 
 
+class FileOut(serializers.Serializer):
+    mime = serializers.CharField()
+    sha256 = serializers.CharField()
+    phash = serializers.ListField(child=serializers.CharField())
+
+
 class VerifyOut(serializers.Serializer):
     c2pa = C2paOut()
     matches = MatchOut(many=True)
-    record = serializers.DictField(required=False)
+    record = ProvenanceOut(required=False)
+    file = FileOut()
+    took_ms = serializers.IntegerField()
 
 
 class VerifyApi(APIView):

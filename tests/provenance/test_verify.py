@@ -253,6 +253,28 @@ def test_each_address_is_rate_limited_with_retry_after(anon, settings):
     assert other.status_code == 200
 
 
+def test_ipv6_clients_are_counted_by_their_64_block(anon, settings):
+    settings.VERIFY_RATE_LIMIT = 1
+    data = png(scene(size=96))
+    key = verify._rate_key("2001:db8:1:2::/64")
+    verify._redis().delete(key)
+
+    def from_address(address: str):
+        upload = io.BytesIO(data)
+        upload.name = "a.png"
+        return anon.post(
+            "/api/v1/provenance/verify", {"file": upload}, format="multipart", REMOTE_ADDR=address
+        )
+
+    try:
+        assert from_address("2001:db8:1:2::1").status_code == 200
+        refused = from_address("2001:db8:1:2:ffff::9")  # a new address in the same block
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "rate_limited"
+    finally:
+        verify._redis().delete(key)
+
+
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return (
         struct.pack(">I", len(payload))
