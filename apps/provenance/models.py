@@ -149,7 +149,7 @@ class ProvenanceLink(models.Model):
         indexes = [models.Index(fields=["parent", "child"], name="provenance_link_parent")]
 
 
-# The near-copy index (apps.provenance.matching) keeps its table in its own module.
-from apps.provenance.matching_models import PerceptualKey  # noqa: E402, F401
-# Files carrying Vivid's content credentials (apps.provenance.embedding) keep theirs too.
+# Tables kept in their own modules: files carrying Vivid's content credentials
+# (apps.provenance.embedding) and the near-copy index (apps.provenance.matching).
 from apps.provenance.c2pa_models import CredentialedFile  # noqa: E402, F401
+from apps.provenance.matching_models import PerceptualKey  # noqa: E402, F401
