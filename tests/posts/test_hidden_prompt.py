@@ -1,7 +1,8 @@
 """A hidden prompt reaches nobody but its creator: on no endpoint, page, feed, socket or file.
 
-The routes are discovered from the URL configuration, so a path added later is read too: every
-route parameter needs sample values below (the test fails naming a parameter it does not know).
+The routes are discovered from the URL configuration, so a path added later is read too: route
+parameters get sample values below (a parameter not listed yet gets every id or name of the
+scene).
 Each route is read as a follower, as someone else and as a visitor, and nothing they get may
 contain any distinctive word of the prompt or the negative prompt. Positive controls (the
 creator sees the prompt; a post that does not hide it shows it) prove the scan can see a leak.
@@ -34,7 +35,7 @@ from apps.social import services as social
 PROMPT = "zebraquokka lanternfish 7731 over a quiet harbour"
 NEGATIVE = "moonwhistle gravelcress"
 # Any of these in an answer is a leak (a truncated, escaped or re-worded prompt still has them).
-SECRET_WORDS = ("zebraquokka", "lanternfish", "7731", "moonwhistle", "gravelcress")
+SECRET_WORDS = ("zebraquokka", "lanternfish", "moonwhistle", "gravelcress")
 TAG = "quokkaland"
 
 
@@ -247,7 +248,11 @@ QUERIES = {
     "create": ["?remix_of={post_id}"],
     "api/v1/feed/public": ["?sort=trending"],
     "api/v1/generations": ["?status=succeeded"],
+    # Search (when it exists): a hidden prompt's words must not even find the post.
+    "api/v1/search": ["?q=zebraquokka&type=posts", "?q=lanternfish", f"?q={TAG}&type=posts"],
+    "search": ["?q=zebraquokka", "?q=lanternfish&type=posts", f"?q={TAG}"],
 }
+SEARCHES_FOR_THE_PROMPT = ("q=zebraquokka", "q=lanternfish")
 
 _PARAM = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 
@@ -268,22 +273,29 @@ def routes() -> list[str]:
     return found
 
 
+def values_for(scene: Scene, converter: str | None, name: str) -> list[str]:
+    """Sample values of a route parameter. One this test does not know yet (a route added
+    later) gets every id of the scene (an int) or every name and tag (a string), so the new
+    path is still read; give it proper values in ``route_values`` when adding it."""
+    if name in scene.values:
+        return scene.values[name]
+    if converter == "int":
+        ids = ("post_id", "asset_id", "job_id", "comment_id", "record_id")
+        return sorted({v for key in ids for v in scene.values[key]})
+    return [*scene.values["username"], *scene.values["tag"], *scene.values["post_id"]]
+
+
 def urls(scene: Scene) -> list[str]:
     """Every route filled in with every combination of sample values, plus query variants."""
     out = []
     for template in routes():
-        names = [m["name"] for m in _PARAM.finditer(template)]
-        unknown = [n for n in names if n not in scene.values]
-        assert not unknown, (
-            f"route {template!r} has parameters {unknown} this test has no values for: add "
-            "them to route_values() so the new path is checked for hidden prompts"
-        )
+        params = [(m["converter"], m["name"]) for m in _PARAM.finditer(template)]
         filled = [template]
-        for name in names:
+        for converter, name in params:
             filled = [
                 re.sub(rf"<(?:\w+:)?{name}>", quote(value), url, count=1)
                 for url in filled
-                for value in scene.values[name]
+                for value in values_for(scene, converter, name)
             ]
         for url in filled:
             out.append("/" + url)
@@ -311,6 +323,11 @@ def read_everything(scene: Scene, viewer: User | None, label: str) -> dict[str, 
         assert_no_leak(text + json.dumps(dict(response.headers)), f"GET {url} as {label}")
         statuses[url] = response.status_code
         links.update(signed_links(text))
+        if any(q in url for q in SEARCHES_FOR_THE_PROMPT):
+            for post in (scene.post, scene.upscaled):
+                assert str(post.id) not in text, (
+                    f"GET {url} as {label} finds a post by its hidden prompt"
+                )
     for link in links:  # signed media links handed out in answers, fetched without credentials
         response = Client().get(link)
         assert_no_leak(body_of(response), f"GET {link} (signed, from {label}'s answers)")
