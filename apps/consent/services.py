@@ -171,7 +171,7 @@ def _refused(people: list[User]) -> ApplicationError:
         "consent_required",
         f"{names} {'has' if len(people) == 1 else 'have'} not given consent to the use of "
         f"{'their likeness' if len(people) == 1 else 'their likenesses'}.",
-        fields={"likeness": [p.username for p in people]},
+        fields={"likeness": [f"@{p.username} has not given consent." for p in people]},
     )
 
 

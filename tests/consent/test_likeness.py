@@ -33,7 +33,7 @@ def test_nobody_may_use_my_likeness_until_i_say_so(api, alice, bob):
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "consent_required" and "@bob" in error["message"]
-    assert error["fields"] == {"likeness": ["bob"]}
+    assert error["fields"] == {"likeness": ["@bob has not given consent."]}
     # An @mention in the prompt names the person just the same.
     response = generate(api, alice, prompt="@bob surfing a big wave")
     assert response.status_code == 422 and "@bob" in response.json()["error"]["message"]

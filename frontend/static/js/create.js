@@ -15,6 +15,7 @@ const FIELD_LABELS = {
   count: "Count",
   duration_s: "Duration",
   seed: "Seed",
+  likeness: "People in it",
   backend: "Backend",
   assets: "Clips",
   start_s: "Start",
@@ -337,6 +338,9 @@ function createPage(form) {
       quality: data.get("quality"),
       backend: data.get("backend"),
     };
+    // People depicted (likeness consent is checked for each): "@ana, bo" → ["ana", "bo"].
+    const people = String(data.get("likeness") || "").split(/[\s,]+/).map((n) => n.replace(/^@/, ""));
+    if (people.some(Boolean)) body.likeness = people.filter(Boolean);
     if (kind === "video") body.duration_s = Number(data.get("duration_s"));
     else body.count = Number(data.get("count"));
     // Locked: this seed every run. Unlocked: the server picks a new one each time.
