@@ -30,6 +30,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.db import connection
 
 from apps.core.exceptions import ApplicationError
 from apps.media.models import Asset
@@ -201,6 +202,10 @@ def verify_file(*, viewer, data: bytes, uploader=None) -> dict[str, Any]:
 
     The caller has counted the request against its address's rate limit."""
     started = time.monotonic()
+    if not connection.in_atomic_block:
+        # The sandbox may take seconds: the request's database connection (taken to read its
+        # token) goes back to the pool meanwhile, so slow checks cannot starve other requests.
+        connection.close()
     examination = examine(data, uploader=uploader)
     sha = examination.source_sha256
     # asset id -> (method, distance); an exact copy beats any perceptual distance.

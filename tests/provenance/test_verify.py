@@ -207,6 +207,15 @@ def test_a_private_asset_is_never_matched_for_others(
             assert body["matches"] == [], (viewer, asset)
             assert "record" not in body
             assert str(asset.id) not in str(body) and asset.sha256 not in str(body["matches"])
+    # Someone alice blocked does not find her public posts either.
+    public = generated(alice, prompt="a windmill by a canal at noon", seed=6)
+    post_asset(alice, public)
+    from apps.social.models import Block
+
+    Block.objects.create(blocker=alice, blocked=bob)
+    copy = png(scene("a windmill by a canal at noon", 6))
+    assert check(api(bob), copy).json()["matches"] == []
+    assert check(anon, copy).json()["matches"][0]["asset_id"] == str(public.id)
     # Alice sees her own Library; a follower sees the followers-only post.
     assert check(api(alice), png(scene())).json()["matches"][0]["asset_id"] == str(library.id)
     found = check(api(carol), png(scene("an autumn forest in fog", 4))).json()["matches"]
