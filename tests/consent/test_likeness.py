@@ -212,3 +212,35 @@ def test_the_consent_log_refuses_updates_and_deletes(bob, set_consent):
     for sql in (f"UPDATE \"{table}\" SET scope = 'x'", f'DELETE FROM "{table}"'):
         with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql)
+
+
+def test_an_edit_depicts_whoever_its_inputs_depict(api, alice, bob, set_consent, draft):
+    from apps.generation.models import GenerationJob
+    from apps.media.services import asset_create
+    from tests.conftest import png_bytes
+
+    set_consent(bob, "everyone")
+    job, asset = draft(alice, bob)
+    response = api(alice).post(
+        "/api/v1/edits", {"op": "upscale", "assets": [asset.id]}, format="json"
+    )
+    assert response.status_code == 202, response.content
+    edit = GenerationJob.objects.get(id=response.json()["id"])
+    assert LikenessUse.objects.get(job=edit).person == bob
+    edited = asset_create(
+        owner=alice, data=png_bytes((16, 16)), mime="image/png", width=16, height=16, job=edit
+    )
+    GenerationJob.objects.filter(id=edit.id).update(status="succeeded")
+
+    set_consent(bob, "nobody")
+    response = api(alice).post(
+        "/api/v1/edits", {"op": "upscale", "assets": [asset.id]}, format="json"
+    )
+    assert response.status_code == 422 and "@bob" in response.json()["error"]["message"]
+
+    # Taking back the first use takes back the edit made from it too.
+    assert api(bob).delete(f"/api/v1/me/consent/likeness/uses/{job.id}").status_code == 204
+    edited.refresh_from_db()
+    assert edited.removed_at is not None
+    assert LikenessUse.objects.get(job=edit).status == "removed"
+    assert api(alice).get(f"/api/v1/generations/{edit.id}").status_code == 404
