@@ -1,0 +1,11 @@
+"""Moderation's periodic work."""
+
+from celery import shared_task
+
+from apps.moderation import cases
+
+
+@shared_task(name="apps.moderation.tasks.flags_ingest", ignore_result=True)
+def flags_ingest() -> int:
+    """Bring new consent take-downs and held prompts into cases (idempotent)."""
+    return cases.flags_ingest()
