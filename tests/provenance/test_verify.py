@@ -430,3 +430,28 @@ def test_a_served_preview_is_an_exact_copy_with_valid_credentials(celery_worker,
     assert body["c2pa"]["record_id"] == str(record.id)
     assert body["record"]["id"] == str(record.id)
     assert body["record"]["prompt"] == "a red barn in a snowy field"
+
+
+def test_the_index_finds_every_hash_within_eleven_bits_and_nothing_past_the_threshold(
+    alice, make_asset
+):
+    """The pigeonhole guarantee of four 16-bit bands probed within 2 bits, on the real index."""
+    import random
+
+    rng = random.Random(7)
+    asset = make_asset(alice)
+    stored = [rng.getrandbits(64) for _ in range(400)]
+    PerceptualKey.objects.filter(asset=asset).delete()
+    PerceptualKey.objects.bulk_create(matching.frame_rows(asset.id, [f"{h:016x}" for h in stored]))
+    for frame, h in enumerate(stored[:150]):
+        bits = rng.sample(range(64), rng.randint(0, 11))
+        query = h
+        for bit in bits:
+            query ^= 1 << bit
+        found = {(n.frame, n.distance) for n in matching.near(f"{query:016x}")}
+        assert (frame, len(bits)) in found, (frame, bits)
+    for frame, h in enumerate(stored[150:200], start=150):
+        far = h
+        for bit in rng.sample(range(64), 13):
+            far ^= 1 << bit
+        assert frame not in {n.frame for n in matching.near(f"{far:016x}")}
