@@ -96,6 +96,12 @@ def _child_main(conn: Connection, memory_mb: int) -> None:
         if task is None:
             return
         target, data, kwargs, cpu_s = task
+        fn, failed = None, None
+        try:  # a module not preloaded is imported outside the task's CPU time and memory
+            module, _, name = target.partition(":")
+            fn = getattr(importlib.import_module(module), name)
+        except Exception as e:
+            failed = e
         start_cpu = _cpu_now()
         # RLIMIT_CPU counts whole seconds of the process's total: the backstop when a C call
         # holds on past the timer. Only the soft limit moves (raising a hard limit needs
@@ -113,8 +119,8 @@ def _child_main(conn: Connection, memory_mb: int) -> None:
         start_rss = _status_kib("VmRSS")
         signal.setitimer(signal.ITIMER_PROF, cpu_s)
         try:
-            module, _, name = target.partition(":")
-            fn = getattr(importlib.import_module(module), name)
+            if failed is not None:
+                raise failed
             outcome = ("ok", fn(data, **kwargs))
         except MemoryError:
             outcome = ("limit", "memory")
