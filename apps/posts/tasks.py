@@ -5,14 +5,18 @@ from celery import shared_task
 from apps.core.transient import RETRY_TRANSIENT
 from apps.posts import fanout
 
-
 # A database or Redis failure retries with backoff instead of dropping the event; running twice
 # sends the hint twice, which pages de-duplicate by post id.
-@shared_task(acks_late=True, **RETRY_TRANSIENT)
+# A live hint is worth little late: retries at most 2 s apart (for about a minute), so a post
+# whose fan-out met a Redis restart reaches open pages soon after Redis is back.
+FANOUT_RETRY = {**RETRY_TRANSIENT, "retry_backoff_max": 2, "max_retries": 30}
+
+
+@shared_task(acks_late=True, **FANOUT_RETRY)
 def fanout_post_created(post_id: int) -> int:
     return fanout.post_created(post_id=post_id)
 
 
-@shared_task(acks_late=True, **RETRY_TRANSIENT)
+@shared_task(acks_late=True, **FANOUT_RETRY)
 def fanout_post_deleted(post_id: int, author_id: int, visibility: str) -> int:
     return fanout.post_deleted(post_id=post_id, author_id=author_id, visibility=visibility)

@@ -12,6 +12,12 @@ Every web process refreshes the expiry of its own sockets every ``HEARTBEAT_S`` 
 A process that dies without cleaning up stops refreshing, so its sockets and users expire after
 ``TTL_S``: presence is never wrong for longer than that. Being marked online a little too long
 only costs an event sent to an empty group.
+
+A Redis restarted without persistence has forgotten everyone; the web processes close their
+sockets with 1012 and the pages register again within about a second. A fan-out asking in that
+window would reach nobody, so ``online_among`` raises ``PresenceRebuilding`` (a connection
+error: the task retries) when Redis has been up less than ``REBUILD_S`` and not everyone asked
+about is online.
 """
 
 from __future__ import annotations
@@ -30,6 +36,12 @@ from apps.realtime import limits
 TTL_S = 60
 HEARTBEAT_S = 20
 BATCH = 5000
+REBUILD_S = 2  # seconds of Redis uptime (whole seconds, as INFO says) sockets need to come back
+
+
+class PresenceRebuilding(redis.ConnectionError):
+    """Redis started moments ago: sockets are still registering; ask again shortly."""
+
 
 # Join: drop expired sockets, refuse past the limit, add this socket, mark the user online.
 # KEYS: user's sockets, online set. ARGV: channel, user id, now, expires, limit, ttl.
@@ -170,11 +182,14 @@ def online_among(user_ids: Iterable[int]) -> list[int]:
     with _sync().pipeline(transaction=False) as pipe:
         for start in range(0, len(ids), BATCH):
             pipe.zmscore(online_key(), ids[start : start + BATCH])
-        results = pipe.execute()
+        pipe.info("server")
+        *results, server = pipe.execute()
     for start, scores in zip(range(0, len(ids), BATCH), results, strict=True):
         for user_id, score in zip(ids[start : start + BATCH], scores, strict=True):
             if score is not None and score > now:
                 online.append(user_id)
+    if len(online) < len(ids) and int(server.get("uptime_in_seconds", REBUILD_S)) < REBUILD_S:
+        raise PresenceRebuilding(f"Redis has been up {server['uptime_in_seconds']} s")
     return online
 
 

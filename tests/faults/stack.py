@@ -123,7 +123,7 @@ class Stack:
     def logs(self, tail: int = 3000) -> str:
         return "\n".join(f"--- {name} ---\n{self.log(name)[-tail:]}" for name in self.processes)
 
-    def wait_web(self, name: str, timeout: float = 30) -> None:
+    def wait_web(self, name: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.processes[name].poll() is not None:
