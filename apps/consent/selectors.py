@@ -191,3 +191,36 @@ def training_consent_holds(*, post) -> bool:
         ).exists()
         and not later_no.exists()
     )
+
+
+def consent_flags_open() -> QuerySet:
+    """Take-downs for the moderation queue, newest first (moderation reads them here)."""
+    from apps.consent.models import ConsentFlag
+
+    return (
+        ConsentFlag.objects.filter(resolved_at__isnull=True)
+        .select_related("post", "post__author", "person")
+        .order_by("-id")
+    )
+
+
+def likeness_state_for_post(*, post) -> list[dict]:
+    """The consent side of a case: each person the post depicts, the use and the consent event
+    it relied on, and whether the author is allowed now."""
+    job_id = post.asset.job_id if post.asset_id else None
+    if not job_id:
+        return []
+    uses = list(LikenessUse.objects.filter(job_id=job_id).select_related("person"))
+    out = []
+    for use in uses:
+        now = likeness_grants(person=use.person, requester_ids=[post.author_id])[post.author_id]
+        out.append(
+            {
+                "person": use.person.username,
+                "use_status": use.status,
+                "consent_event_id": use.consent_event_id,
+                "allowed_now": now is not None,
+                "consent_event_now": now,
+            }
+        )
+    return out

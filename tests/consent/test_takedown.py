@@ -242,3 +242,21 @@ def test_a_block_ends_the_consent_and_takes_the_posts_down(
         "likeness_consent_withdrawn",
         None,
     )
+
+
+def test_moderation_reads_the_flags_and_the_consent_state(
+    alice, bob, set_consent, draft, publish_asset
+):
+    from apps.consent.selectors import consent_flags_open, likeness_state_for_post
+    from apps.posts.models import Post
+
+    set_consent(bob, "everyone")
+    post = Post.objects.get(id=publish_asset(alice, draft(alice, bob)[1])["id"])
+    state = likeness_state_for_post(post=post)
+    assert [(s["person"], s["use_status"], s["allowed_now"]) for s in state] == [
+        ("bob", "active", True)
+    ]
+    assert not consent_flags_open().exists()
+    set_consent(bob, "nobody")
+    assert [(f.post_id, f.person) for f in consent_flags_open()] == [(post.id, bob)]
+    assert likeness_state_for_post(post=post)[0]["allowed_now"] is False
