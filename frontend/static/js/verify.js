@@ -27,7 +27,9 @@ function verifyPage(root) {
   drop.addEventListener("drop", (event) => {
     event.preventDefault();
     const file = event.dataTransfer?.files?.[0];
-    if (file) check(file);
+    if (!file) return;
+    input.value = ""; // the input no longer names what is being checked
+    check(file);
   });
 
   async function check(file) {
