@@ -127,7 +127,11 @@ def _filters(query: QueryDict) -> dict[str, str]:
 
 
 def _jobs(user, filters: dict[str, str]) -> QuerySet[GenerationJob]:
-    jobs = job_list(owner=user, status=filters["status"] or None).prefetch_related("job_inputs")
+    jobs = (
+        job_list(owner=user, status=filters["status"] or None)
+        .prefetch_related("job_inputs")
+        .select_related("policy_hold")  # "held for review" on items a moderator must clear
+    )
     if filters["kind"]:
         jobs = jobs.filter(kind=filters["kind"])
     return jobs

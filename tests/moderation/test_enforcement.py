@@ -141,7 +141,7 @@ def test_a_review_term_runs_but_is_held_from_publishing_until_cleared(
 
 
 @pytest.mark.django_db
-def test_publishing_checks_the_list_as_it_is_now(api, alice, make_asset, protect):
+def test_publishing_checks_the_list_as_it_is_now(api, alice, make_user, make_asset, protect):
     """A term listed after the job ran still counts when its result is published."""
     job = GenerationJob.objects.create(
         owner=alice,
@@ -166,6 +166,21 @@ def test_publishing_checks_the_list_as_it_is_now(api, alice, make_asset, protect
     response = client.post("/api/v1/posts", body, format="json")
     assert response.status_code == 422 and "held for review" in response.json()["error"]["message"]
     assert PolicyHold.objects.get(job=job).terms == ["Acme Rocket"]
+
+    # The Library says why it cannot be published, until a moderator clears it.
+    from django.test import Client
+
+    from apps.moderation.roles import role_set
+    from apps.moderation.services import hold_clear
+
+    site = Client()
+    site.force_login(alice)
+    assert 'data-role="held"' in site.get("/library").content.decode()
+    mod = make_user("mod")
+    role_set(user=mod, role="moderator")
+    hold_clear(hold_id=PolicyHold.objects.get(job=job).id, moderator=mod)
+    assert 'data-role="held"' not in site.get("/library").content.decode()
+    assert client.post("/api/v1/posts", body, format="json").status_code == 201
 
 
 @pytest.mark.django_db
