@@ -238,6 +238,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.generation.tasks.reap_stale_jobs",
         "schedule": 60.0,
     },
+    "moderation-suspensions-expire": {
+        "task": "apps.moderation.tasks.suspensions_expire",
+        "schedule": 60.0,
+    },
     "moderation-flags-ingest": {
         "task": "apps.moderation.tasks.flags_ingest",
         "schedule": 5.0,

@@ -200,6 +200,9 @@ def publish_check(*, asset) -> None:
       job or one it was made from: an upscale keeps its source's prompt): the job gets a hold
       (kept even though publishing is refused) and waits like any other.
     """
+    from apps.moderation.blocklist import blocklist_check
+
+    blocklist_check(asset=asset)  # a copy of media the moderators removed
     job = getattr(asset, "job", None)
     if job is None:
         return

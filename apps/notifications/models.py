@@ -18,6 +18,7 @@ KINDS = (
     "mention",
     "likeness_used",
     "likeness_removed",
+    "moderation",
 )
 
 
@@ -40,14 +41,22 @@ class Notification(BaseModel):
         LIKENESS_USED = "likeness_used"
         # A person depicted took back a use: a draft left the Library, or a post was taken down.
         LIKENESS_REMOVED = "likeness_removed"
+        # A notice from the moderators: a decision about the recipient's content or account, or
+        # the outcome of a report they made. It names no moderator (``actor`` is empty).
+        MODERATION = "moderation"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    # The most recent actor, shown by name; the others are counted.
+    # The most recent actor, shown by name; the others are counted. Empty for notices from
+    # Vivid itself (moderation).
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications_caused"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications_caused",
     )
     post = models.ForeignKey(
         "posts.Post", on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"

@@ -34,11 +34,14 @@ _VERBS = {
     "mention": "mentioned you",
     "likeness_used": "used your likeness",
     "likeness_removed": "withdrew the use of their likeness in your work",
+    "moderation": "",
 }
 
 
 def notification_summary(notification: Notification) -> str:
     """ "Ana and 12 others reacted to your post"."""
+    if notification.kind == "moderation":
+        return "A message from the moderators"
     name = notification.actor.name if notification.actor_id else "Someone"
     others = notification.actors_count - 1
     who = name

@@ -58,6 +58,23 @@ def notification_add(
     return notification
 
 
+def notice_add(*, recipient: User, text: str, post=None, link: str = "") -> Notification:
+    """A notice from Vivid itself (kind ``moderation``): what the moderators decided about the
+    recipient's content or account, or about a report they made. Never coalesced, names no
+    actor; sent live after commit. ``text`` is the whole message (up to 200 characters)."""
+    with transaction.atomic():
+        notification = Notification.objects.create(
+            recipient=recipient,
+            kind=Notification.Kind.MODERATION,
+            actor=None,
+            post=post,
+            group_key=f"moderation:{new_id()}",
+            text=text[:200],
+        )
+        _announce(notification)
+    return notification
+
+
 def _unread_locked(recipient: User, key: str) -> Notification | None:
     return (
         Notification.objects.select_for_update()

@@ -28,9 +28,10 @@ class PostQuerySet(models.QuerySet):
         """
         from apps.social.models import Block, Follow
 
-        # A post taken down (a withdrawn likeness consent, later moderation) is gone for everyone,
-        # its author included: they learn of it from a notification, not from their feed.
-        present = self.filter(removed_at__isnull=True)
+        # A post taken down (a withdrawn likeness consent, moderation) is gone for everyone, its
+        # author included: they learn of it from a notification, not from their feed. So are
+        # the posts of a suspended account, until the suspension is lifted.
+        present = self.filter(removed_at__isnull=True, author__is_active=True)
         public = Q(visibility=Post.Visibility.PUBLIC)
         if viewer is None or not viewer.is_authenticated:
             return present.filter(public, author__is_private=False)
