@@ -93,6 +93,41 @@ def server_error_response(request) -> HttpResponse:
     return response
 
 
+# Error answers made outside the API's views (Django's own 404, 400 and 413, DEBUG's pages,
+# another middleware failing) get the code API.md gives their status.
+_CODES = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "invalid",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def _in_api_shape(request, response: HttpResponse) -> HttpResponse:
+    status = response.status_code
+    if status >= 500 and status != 503:
+        return server_error_response(request)
+    code = _CODES.get(status, "invalid")
+    message = {
+        "not_found": "Not found.",
+        "forbidden": "You may not do that.",
+        "payload_too_large": "The request is too large.",
+        "unavailable": "The service is briefly unavailable; try again in a few seconds.",
+    }.get(code, "The request could not be handled.")
+    shaped = JsonResponse(error_body(code, message), status=status)
+    for name in ("Retry-After", "Allow", "WWW-Authenticate"):
+        if name in response:
+            shaped[name] = response[name]
+    shaped._has_been_logged = getattr(response, "_has_been_logged", False)
+    return shaped
+
+
 class RequestErrorsMiddleware:
     """Outermost middleware: sets the request id and turns failures into the right answers."""
 
@@ -132,11 +167,12 @@ class RequestErrorsMiddleware:
         status = response.status_code
         if status < 500:
             outages.ended()
-        elif _is_api(request) and not response.get("Content-Type", "").startswith(
-            "application/json"
+        if (
+            status >= 400
+            and _is_api(request)
+            and not response.get("Content-Type", "").startswith("application/json")
         ):
-            # A 5xx made elsewhere (another middleware failing, DEBUG's debug page).
-            response = server_error_response(request) if status != 503 else response
+            response = _in_api_shape(request, response)
         response[HEADER] = request.request_id
         return response
 

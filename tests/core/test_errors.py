@@ -112,3 +112,11 @@ def test_unreachable_redis_answers_503(transactional_db, alice, tmp_path):
     output = log.read_text()
     assert output.count("redis unavailable") == 1, output
     assert "redis available again" in output, output
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_unknown_api_paths_answer_404_in_the_api_shape(db, client, settings, debug):
+    settings.DEBUG = debug
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

@@ -39,9 +39,9 @@ def web_process(log: Path, **env: str) -> Iterator[str]:
             if process.poll() is not None:
                 raise RuntimeError(f"uvicorn exited:\n{log.read_text()}")
             try:
-                requests.get(f"{url}/api/v1/nothing-here", timeout=2)
+                requests.get(f"{url}/api/v1/nothing-here", timeout=10)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"uvicorn did not answer:\n{log.read_text()}") from None
                 time.sleep(0.1)
