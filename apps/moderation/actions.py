@@ -75,6 +75,15 @@ MESSAGE_TEMPLATES = {
     Kind.UNSUSPEND: "Your account's suspension was lifted.",
     Kind.RESTORE: "After your appeal, the moderators reversed their decision: your {what} is back.",
 }
+# Presets a moderator can pick on the action form: the text is added to the author's notice
+# (after the template), so common explanations read the same every time.
+MESSAGE_PRESETS = {
+    "first_time": "This is a reminder of the rules; nothing else happens this time.",
+    "repeat": "This happened before; further breaches will lead to a suspension.",
+    "spam_wave": "Posting the same content many times is treated as spam.",
+    "likeness": "Only publish people's likeness when they have given their consent on Vivid.",
+    "minor_safety": "Content involving minors in this way is never allowed on Vivid.",
+}
 APPEAL_DAYS = 20
 
 
@@ -282,10 +291,22 @@ def action_take(
     note: str = "",
     until: dt.datetime | None = None,
     batch: int | None = None,
+    message_template: str | None = None,
 ) -> ModerationAction:
     """Decide a case. ``until`` bounds a suspension (none: for good). Everything it changes is
-    visible everywhere when the transaction commits; the author and reporters are told."""
+    visible everywhere when the transaction commits; the author and reporters are told.
+    ``message_template`` names one of ``MESSAGE_PRESETS``, added to the author's notice."""
     note = (note or "").strip()[:2000]
+    if message_template and message_template not in MESSAGE_PRESETS:
+        raise ApplicationError(
+            "invalid",
+            "Choose a message template.",
+            fields={"message_template": [f"Choose one of {', '.join(MESSAGE_PRESETS)}."]},
+        )
+    if until is not None and until <= timezone.now():
+        raise ApplicationError(
+            "invalid", "The end must be in the future.", fields={"until": ["In the past."]}
+        )
     with transaction.atomic():
         case = (
             Case.objects.select_for_update(of=("self",))
@@ -313,6 +334,7 @@ def action_take(
                 reason_code=reason_code,
                 target_type=case.target_type,
                 until=until if action == Kind.SUSPEND else strike_until,
+                note=MESSAGE_PRESETS.get(message_template or "", ""),
             ),
             batch=batch,
             until=until if action == Kind.SUSPEND else strike_until,
@@ -361,7 +383,13 @@ def action_take(
 
 
 def actions_bulk(
-    *, moderator, case_ids: list[int], action: str, reason_code: str, note: str = ""
+    *,
+    moderator,
+    case_ids: list[int],
+    action: str,
+    reason_code: str,
+    note: str = "",
+    message_template: str | None = None,
 ) -> list[ModerationAction]:
     """The same decision over many cases (a spam wave), each in its own transaction so one
     refusal (a case already decided, one about the moderator) does not undo the others.
@@ -382,6 +410,7 @@ def actions_bulk(
                     reason_code=reason_code,
                     note=note,
                     batch=batch,
+                    message_template=message_template,
                 )
             )
         except ApplicationError as e:

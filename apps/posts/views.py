@@ -86,7 +86,14 @@ def post_detail(request, post_id: int):
             post_id=post.id, viewer=request.user, params=PageParams(limit=12)
         )
     except ApplicationError as e:
-        raise Http404 from e
+        from apps.moderation.appeals import removed_notice  # its author learns why, may appeal
+        from apps.posts.models import Post
+
+        own = Post.objects.filter(id=post_id, author_id=request.user.pk).first()
+        notice = removed_notice(post=own, viewer=request.user) if own else None
+        if notice is None:
+            raise Http404 from e
+        return render(request, "moderation/removed_notice.html", {"notice": notice})
     _with_reactions(request, [post])
     parent = None
     if post.remix_of_id:
