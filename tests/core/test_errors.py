@@ -67,16 +67,18 @@ def test_unreachable_database_answers_503_with_retry_after(tmp_path):
     # DB_POOL_TIMEOUT_S: how long a request waits for the pool to find a connection.
     with web_process(log, DATABASE_URL=dead, DEBUG="1", DB_POOL_TIMEOUT_S="1") as url:
         answers = [
-            requests.get(f"{url}/api/v1/feed/public", timeout=10),
-            requests.get(f"{url}/api/v1/me", headers={"Authorization": "Bearer x" * 1}, timeout=10),
+            requests.get(f"{url}/api/v1/feed/public", timeout=30),
+            requests.get(
+                f"{url}/api/v1/me", headers={"Authorization": "Bearer not-a-token"}, timeout=30
+            ),
             requests.post(
                 f"{url}/api/v1/posts",
                 json={"asset_id": "1", "visibility": "public"},
                 headers={"Authorization": "Bearer vivid_not_a_real_token"},
-                timeout=10,
+                timeout=30,
             ),
         ]
-        page = requests.get(f"{url}/", timeout=10)
+        page = requests.get(f"{url}/", timeout=30)
     for answer in answers:
         assert answer.status_code == 503, answer.text
         assert answer.headers["Retry-After"].isdigit()
@@ -100,10 +102,10 @@ def test_unreachable_redis_answers_503(transactional_db, alice, tmp_path):
             f"{url}/api/v1/generations",
             json={"kind": "image", "prompt": "a lighthouse at dusk"},
             headers={"Authorization": f"Bearer {token}"},
-            timeout=20,
+            timeout=30,
         )
         fine = requests.get(
-            f"{url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            f"{url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"]["code"] == "unavailable"

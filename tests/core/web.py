@@ -34,7 +34,7 @@ def web_process(log: Path, **env: str) -> Iterator[str]:
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"uvicorn exited:\n{log.read_text()}")
