@@ -449,6 +449,8 @@ def test_publishing_from_the_library_can_hide_the_prompt(make_user):
     job = run_job(client_for(alice), {"kind": "image", "prompt": PROMPT, "quality": "draft"})
     page = body_of(site_for(alice).get(f"/library/items/{job.id}"))
     assert 'name="hide_prompt"' in page, "the Library's publish form has no hide-prompt choice"
+    create = body_of(site_for(alice).get("/create"))
+    assert 'name="hide_prompt"' in create, "Create's publish form has no hide-prompt choice"
 
 
 # --- a real socket ------------------------------------------------------------------------------

@@ -272,6 +272,7 @@ function createPage(form) {
         asset_id: publish.closest("figure").dataset.assetId,
         caption: data.get("caption"),
         visibility: data.get("visibility"),
+        hide_prompt: data.get("hide_prompt") === "on",
       };
       const remixOf = form.elements.remix_of?.value;
       if (remixOf) body.remix_of = remixOf;
