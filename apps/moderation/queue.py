@@ -1,0 +1,589 @@
+"""Reads for moderators: the queue of open cases, one case with everything about it, and a
+reporter's own reports.
+
+The queue is ordered by severity (the most harmful reason first), then age (ids sort by time),
+and pages by keyset on ``(severity, id)`` so the hundredth page costs what the first does: the
+partial index ``case_queue`` (open cases on ``-severity, id``) answers it. A page is at most
+four queries whatever its size: the cases with their subject and assignee, then the posts and
+the comments they are about, each in one query.
+
+The case view gathers the target (moderators always see its prompt, hidden or not), its reports
+with each reporter's upheld rate, the automatic flags, the provenance record and whether it
+verifies, the lineage, the consent state and the author's history. Nothing here writes, except
+``case_view``, which records that a moderator looked (the audit log keeps every view).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from apps.core.exceptions import ApplicationError
+from apps.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageParams, paginate
+from apps.moderation.cases import REASONS, TARGETS, case_payload
+from apps.moderation.models import (
+    AuditEntry,
+    Case,
+    CaseFlag,
+    ModerationAction,
+    Report,
+    Strike,
+    Suspension,
+    Target,
+)
+
+_CURSOR = re.compile(r"^(\d{1,3})-(\d{1,19})$")
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+# --- The queue ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What the queue may be narrowed to: a reason, a kind of target, the cases I claimed, the
+    escalated ones. Parsed from a query string; unknown values are refused (400)."""
+
+    reason: str | None = None
+    kind: str | None = None
+    assigned_me: bool = False
+    escalated: bool = False
+    limit: int = DEFAULT_LIMIT
+    cursor: tuple[int, int] | None = None
+
+    @classmethod
+    def from_query(cls, query: Any) -> QueueFilters:
+        fields: dict[str, list[str]] = {}
+        reason = query.get("reason") or None
+        if reason is not None and reason not in REASONS:
+            fields["reason"] = [f"Choose one of {', '.join(REASONS)}."]
+        kind = query.get("kind") or None
+        if kind is not None and kind not in TARGETS:
+            fields["kind"] = [f"Choose one of {', '.join(TARGETS)}."]
+        assigned = query.get("assigned") or ""
+        if assigned not in ("", "me"):
+            fields["assigned"] = ["Only “me” is understood."]
+        escalated = query.get("escalated") or ""
+        if escalated not in ("", "0", "1", "true", "false"):
+            fields["escalated"] = ["Use 1 or 0."]
+        cursor = None
+        raw = query.get("cursor") or ""
+        if raw:
+            match = _CURSOR.match(raw)
+            if match is None:
+                fields["cursor"] = ["Not a valid cursor."]
+            else:
+                cursor = (int(match[1]), int(match[2]))
+        limit = DEFAULT_LIMIT
+        raw_limit = query.get("limit")
+        if raw_limit not in (None, ""):
+            if not str(raw_limit).isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+                fields["limit"] = [f"Must be between 1 and {MAX_LIMIT}."]
+            else:
+                limit = int(raw_limit)
+        if fields:
+            raise ApplicationError("invalid", "Some query parameters are not valid.", fields=fields)
+        return cls(
+            reason=reason,
+            kind=kind,
+            assigned_me=assigned == "me",
+            escalated=escalated in ("1", "true"),
+            limit=limit,
+            cursor=cursor,
+        )
+
+
+def queue_cases(*, moderator, filters: QueueFilters) -> QuerySet[Case]:
+    """Open cases matching ``filters``, most urgent first (not yet cut to a page)."""
+    # Cases about the moderator are decided by others: they are not in their queue.
+    cases = Case.objects.filter(status=Case.Status.OPEN).exclude(subject=moderator)
+    if filters.reason:
+        cases = cases.filter(reason=filters.reason)
+    if filters.kind:
+        cases = cases.filter(target_type=filters.kind)
+    if filters.assigned_me:
+        cases = cases.filter(assigned_to=moderator)
+    if filters.escalated:
+        cases = cases.filter(escalated=True)
+    return cases.order_by("-severity", "id")
+
+
+def queue_count(*, moderator=None) -> int:
+    """How many cases are open (the count in moderators' navigation)."""
+    return Case.objects.filter(status=Case.Status.OPEN).count()
+
+
+def queue_page(*, moderator, filters: QueueFilters) -> Page:
+    """One page of the queue, each item a ``case_payload`` with a ``preview`` of its target.
+
+    Keyset on ``(severity, id)``: after the cursor's case come those less severe, or as severe
+    and younger. At most three queries (cases; posts; comments), whatever the page's size."""
+    cases = queue_cases(moderator=moderator, filters=filters).select_related(
+        "subject", "assigned_to"
+    )
+    if filters.cursor is not None:
+        severity, case_id = filters.cursor
+        cases = cases.filter(Q(severity__lt=severity) | Q(severity=severity, id__gt=case_id))
+    rows = list(cases[: filters.limit + 1])
+    has_more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    next_cursor = f"{rows[-1].severity}-{rows[-1].id}" if has_more and rows else None
+    previews = _previews(rows)
+    items = []
+    for case in rows:
+        item = case_payload(case)
+        item["preview"] = previews.get((case.target_type, case.target_id))
+        items.append(item)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def _previews(cases: list[Case]) -> dict[tuple[str, int], dict[str, Any]]:
+    """What the queue shows of each target, in one query per kind of target."""
+    from apps.posts.models import Comment, Post
+
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    post_ids = {c.target_id for c in cases if c.target_type == Target.POST}
+    comment_ids = {c.target_id for c in cases if c.target_type == Target.COMMENT}
+    if post_ids:
+        for post in Post.objects.filter(id__in=post_ids).select_related("asset"):
+            out[(Target.POST, post.id)] = {
+                "caption": post.caption[:200],
+                "media_kind": post.asset.kind,
+                "thumb_url": _case_media_url(post.asset, "thumb"),
+                "removed": post.removed_at is not None,
+                "sensitive": post.sensitive,
+            }
+    if comment_ids:
+        for comment in Comment.objects.filter(id__in=comment_ids).only(
+            "id", "body", "post_id", "removed_at"
+        ):
+            out[(Target.COMMENT, comment.id)] = {
+                "body": comment.body[:200],
+                "post_id": str(comment.post_id),
+                "removed": comment.removed_at is not None,
+            }
+    for case in cases:
+        if case.target_type == Target.USER and case.subject_id:
+            out[(Target.USER, case.target_id)] = {
+                "username": case.subject.username,
+                "display_name": case.subject.display_name,
+                "active": case.subject.is_active,
+            }
+    return out
+
+
+def _case_media_url(asset, variant: str) -> str:
+    """Where moderators see a case's media: a moderators-only door that serves it even when
+    it is taken down or private (``views_cases.case_media``)."""
+    from django.urls import reverse
+
+    return reverse("moderation:case-media", kwargs={"asset_id": asset.id, "variant": variant})
+
+
+# --- One case -------------------------------------------------------------------------------
+
+
+def case_get(*, case_id, moderator) -> Case:
+    """The case, or 404; a case about the moderator (or their content) is refused (403), as
+    every other way of deciding it is."""
+    case = (
+        Case.objects.select_related("subject", "assigned_to").filter(id=int(case_id)).first()
+        if str(case_id).isdigit()
+        else None
+    )
+    if case is None:
+        raise ApplicationError("not_found", "Not found.")
+    if case.subject_id is not None and case.subject_id == moderator.pk:
+        raise ApplicationError(
+            "forbidden", "This case is about you or your content; another moderator decides it."
+        )
+    return case
+
+
+def case_view(*, moderator, case_id) -> dict[str, Any]:
+    """Everything about a case, as a moderator opens it; the view is audited ("case.view")."""
+    from apps.moderation.audit import audit_record
+
+    with transaction.atomic():
+        case = case_get(case_id=case_id, moderator=moderator)
+        audit_record(
+            actor=moderator,
+            action="case.view",
+            target_type=case.target_type,
+            target_id=case.target_id,
+            case=case,
+        )
+    return case_detail(case=case)
+
+
+def case_detail(*, case: Case) -> dict[str, Any]:
+    from apps.posts.models import Comment, Post
+
+    out = case_payload(case)
+    post = comment = None
+    if case.target_type == Target.POST:
+        post = (
+            Post.objects.select_related("author", "asset", "asset__job")
+            .filter(id=case.target_id)
+            .first()
+        )
+    elif case.target_type == Target.COMMENT:
+        comment = (
+            Comment.objects.select_related("author", "post", "post__author")
+            .filter(id=case.target_id)
+            .first()
+        )
+    out["target"] = _target_detail(case, post=post, comment=comment)
+    out["reports"] = _reports(case)
+    out["flags"] = _flags(case)
+    record = None
+    if post is not None:
+        from apps.provenance.selectors import record_for_asset
+
+        record = record_for_asset(asset=post.asset)
+    out["provenance"] = _provenance(record)
+    out["lineage"] = _lineage(record, post)
+    out["consent"] = _consent(post)
+    out["author_history"] = author_history(user=case.subject, exclude_case=case)
+    out["actions"] = [
+        {
+            "id": str(a.id),
+            "action": a.kind,
+            "reason_code": a.reason_code,
+            "note": a.note,
+            "moderator": a.moderator.username,
+            "until": _iso(a.until),
+            "reversed_at": _iso(a.reversed_at),
+            "created_at": _iso(a.created_at),
+        }
+        for a in ModerationAction.objects.filter(case=case)
+        .select_related("moderator")
+        .order_by("id")
+    ]
+    out["audit"] = case_audit(case=case)
+    return out
+
+
+def _media(asset) -> dict[str, Any]:
+    variants = {name: _case_media_url(asset, name) for name in sorted(asset.variants)}
+    return {
+        "id": str(asset.id),
+        "kind": asset.kind,
+        "mime": asset.mime,
+        "width": asset.width,
+        "height": asset.height,
+        "original_url": _case_media_url(asset, "original"),
+        "variants": variants,
+        "removed": asset.removed_at is not None,
+    }
+
+
+def _user(user) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {"id": str(user.id), "username": user.username, "display_name": user.display_name}
+
+
+def _target_detail(case: Case, *, post, comment) -> dict[str, Any]:
+    target: dict[str, Any] = {"type": case.target_type, "id": str(case.target_id)}
+    if case.target_type == Target.POST:
+        if post is None:
+            return {**target, "missing": True}
+        job = post.asset.job
+        target.update(
+            author=_user(post.author),
+            caption=post.caption,
+            visibility=post.visibility,
+            sensitive=post.sensitive,
+            # Moderators always read the prompt: hiding it is for the public, not for review.
+            hide_prompt=post.hide_prompt,
+            prompt=job.prompt if job else None,
+            negative_prompt=job.negative_prompt if job else None,
+            removed_at=_iso(post.removed_at),
+            removed_reason=post.removed_reason,
+            created_at=_iso(post.created_at),
+            media=_media(post.asset),
+        )
+    elif case.target_type == Target.COMMENT:
+        if comment is None:
+            return {**target, "missing": True}
+        target.update(
+            author=_user(comment.author),
+            body=comment.body,
+            post_id=str(comment.post_id),
+            post_caption=comment.post.caption,
+            removed_at=_iso(comment.removed_at),
+            removed_reason=comment.removed_reason,
+            created_at=_iso(comment.created_at),
+        )
+    else:
+        user = case.subject
+        if user is None:
+            return {**target, "missing": True}
+        target.update(
+            username=user.username,
+            display_name=user.display_name,
+            bio=user.bio,
+            active=user.is_active,
+            date_joined=_iso(user.date_joined),
+            avatar=_media(user.avatar) if user.avatar_id else None,
+        )
+    return target
+
+
+def reporter_rates(reporter_ids) -> dict[int, dict[str, Any]]:
+    """How often each reporter's decided reports were upheld: upheld / (upheld + dismissed),
+    None before any was decided. One query."""
+    rows = (
+        Report.objects.filter(reporter_id__in=set(reporter_ids))
+        .values("reporter_id")
+        .annotate(
+            upheld=Count("id", filter=Q(status=Report.Status.UPHELD)),
+            dismissed=Count("id", filter=Q(status=Report.Status.DISMISSED)),
+            total=Count("id"),
+        )
+    )
+    out = {}
+    for row in rows:
+        decided = row["upheld"] + row["dismissed"]
+        out[row["reporter_id"]] = {
+            "reports": row["total"],
+            "upheld": row["upheld"],
+            "dismissed": row["dismissed"],
+            "upheld_rate": round(row["upheld"] / decided, 3) if decided else None,
+        }
+    return out
+
+
+def _reports(case: Case) -> list[dict[str, Any]]:
+    reports = list(case.reports.select_related("reporter").order_by("id"))
+    rates = reporter_rates(r.reporter_id for r in reports)
+    return [
+        {
+            "id": str(r.id),
+            "reporter": {**_user(r.reporter), **rates.get(r.reporter_id, {})},
+            "reason": r.reason,
+            "details": r.details,
+            "status": r.status,
+            "created_at": _iso(r.created_at),
+            "decided_at": _iso(r.decided_at),
+        }
+        for r in reports
+    ]
+
+
+def _flags(case: Case) -> list[dict[str, Any]]:
+    flags = list(CaseFlag.objects.filter(case=case).order_by("id"))
+    # A held prompt's flag names its job: moderators read the prompt that was held.
+    job_ids = {
+        int(f.detail["job_id"])
+        for f in flags
+        if f.source == CaseFlag.Source.PROTECTED_TERM and str(f.detail.get("job_id", "")).isdigit()
+    }
+    prompts = {}
+    if job_ids:
+        from apps.generation.models import GenerationJob
+
+        prompts = dict(GenerationJob.objects.filter(id__in=job_ids).values_list("id", "prompt"))
+    out = []
+    for f in flags:
+        item = {
+            "id": str(f.id),
+            "source": f.source,
+            "source_id": str(f.source_id) if f.source_id is not None else None,
+            "detail": f.detail,
+            "created_at": _iso(f.created_at),
+        }
+        job_id = str(f.detail.get("job_id", ""))
+        if job_id.isdigit() and int(job_id) in prompts:
+            item["prompt"] = prompts[int(job_id)]
+        out.append(item)
+    return out
+
+
+def _provenance(record) -> dict[str, Any] | None:
+    """The provenance record and whether it verifies (its hash and signature, from the ledger)."""
+    if record is None:
+        return None
+    from apps.core import ledger
+
+    return {
+        "id": str(record.id),
+        "op": record.op,
+        "kind": record.kind,
+        "backend": record.backend,
+        "model": record.model_name,
+        "model_version": record.model_version,
+        "seed": record.seed,
+        "params": record.params,
+        "likeness_consents": [str(i) for i in record.likeness_consents],
+        "chain": record.chain,
+        "seq": record.seq,
+        "record_hash": record.record_hash,
+        "prev_hash": record.prev_hash,
+        "key_id": record.key_id,
+        "backfilled": record.backfilled,
+        "created_at": _iso(record.created_at),
+        "verified": ledger.record_valid(record),
+    }
+
+
+def _lineage(record, post) -> dict[str, Any] | None:
+    """The remix family as its author sees it (the author's own hidden prompts included)."""
+    if record is None:
+        return None
+    from apps.provenance.lineage import lineage
+
+    return lineage(record=record, viewer=post.author)
+
+
+def _consent(post) -> dict[str, Any] | None:
+    """The likeness and training consent state of a post's media."""
+    if post is None:
+        return None
+    from apps.consent import selectors as consent
+    from apps.consent.models import ConsentFlag
+
+    job_id = post.asset.job_id
+    uses = (
+        list(consent.likeness_uses_for_jobs(job_ids=[job_id]).select_related("person"))
+        if job_id
+        else []
+    )
+    return {
+        "likeness": consent.likeness_state_for_post(post=post),
+        "likeness_uses": [
+            {
+                "person": u.person.username,
+                "status": u.status,
+                "removed_at": _iso(u.removed_at),
+                "consent_event_id": str(u.consent_event_id) if u.consent_event_id else None,
+            }
+            for u in uses
+        ],
+        "flags": [
+            {
+                "reason": f.reason,
+                "person": f.person.username if f.person_id else None,
+                "resolved_at": _iso(f.resolved_at),
+                "created_at": _iso(f.created_at),
+            }
+            for f in ConsentFlag.objects.filter(post=post).select_related("person").order_by("id")
+        ],
+        "training": {
+            "training_use": post.training_use,
+            "author_default_allowed": consent.training_default_allowed(user=post.author),
+            "holds": consent.training_consent_holds(post=post),
+        },
+    }
+
+
+def author_history(*, user, exclude_case: Case | None = None, limit: int = 20) -> dict | None:
+    """A person's record with the moderators: strikes (active, expired, lifted), earlier cases
+    and their decisions, suspensions."""
+    if user is None:
+        return None
+    now = timezone.now()
+    strikes = []
+    for s in Strike.objects.filter(user=user).order_by("-id")[:limit]:
+        if s.lifted_at is not None:
+            state = "lifted"
+        elif s.expires_at <= now:
+            state = "expired"
+        else:
+            state = "active"
+        strikes.append(
+            {
+                "id": str(s.id),
+                "reason_code": s.reason_code,
+                "state": state,
+                "created_at": _iso(s.created_at),
+                "expires_at": _iso(s.expires_at),
+            }
+        )
+    earlier = Case.objects.filter(subject=user)
+    if exclude_case is not None:
+        earlier = earlier.exclude(id=exclude_case.id)
+    cases = [
+        {
+            "id": str(c.id),
+            "target": {"type": c.target_type, "id": str(c.target_id)},
+            "reason": c.reason,
+            "status": c.status,
+            "decision": c.decision or None,
+            "created_at": _iso(c.created_at),
+            "closed_at": _iso(c.closed_at),
+        }
+        for c in earlier.order_by("-id")[:limit]
+    ]
+    suspensions = [
+        {
+            "id": str(s.id),
+            "created_at": _iso(s.created_at),
+            "until": _iso(s.until),
+            "lifted_at": _iso(s.lifted_at),
+            "active": s.lifted_at is None and (s.until is None or s.until > now),
+        }
+        for s in Suspension.objects.filter(user=user).order_by("-id")[:limit]
+    ]
+    return {
+        "user": {**_user(user), "active": user.is_active, "date_joined": _iso(user.date_joined)},
+        "strikes_active": sum(1 for s in strikes if s["state"] == "active"),
+        "strikes_expired": sum(1 for s in strikes if s["state"] == "expired"),
+        "strikes": strikes,
+        "cases": cases,
+        "suspensions": suspensions,
+    }
+
+
+def case_audit(*, case: Case) -> list[dict[str, Any]]:
+    """The case's lines of the audit log, oldest first."""
+    return [
+        {
+            "id": str(e.id),
+            "actor": e.actor.username,
+            "action": e.action,
+            "reason_code": e.reason_code,
+            "note": e.note,
+            "before": e.before,
+            "after": e.after,
+            "created_at": _iso(e.created_at),
+        }
+        for e in AuditEntry.objects.filter(case=case).select_related("actor").order_by("id")
+    ]
+
+
+# --- A reporter's own reports ---------------------------------------------------------------
+
+
+def report_payload(report: Report) -> dict[str, Any]:
+    """A report as its reporter sees it: what, why, and the outcome (nothing about the
+    author beyond whether the moderators acted)."""
+    outcome = {
+        Report.Status.UPHELD: "action_taken",
+        Report.Status.DISMISSED: "no_breach",
+    }.get(report.status)
+    return {
+        "id": str(report.id),
+        "target": {"type": report.target_type, "id": str(report.target_id)},
+        "reason": report.reason,
+        "details": report.details,
+        "status": report.status,
+        "outcome": outcome,
+        "created_at": _iso(report.created_at),
+        "decided_at": _iso(report.decided_at),
+    }
+
+
+def reports_mine(*, user, params: PageParams) -> Page:
+    """My reports, newest first, with their outcome."""
+    page = paginate(Report.objects.filter(reporter=user), params)
+    return Page(items=[report_payload(r) for r in page.items], next_cursor=page.next_cursor)
