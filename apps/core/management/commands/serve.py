@@ -46,9 +46,13 @@ from django.db import connections
 STOP_TIMEOUT_S = 10.0
 RESTART_BACKOFF_S = (1.0, 30.0)  # first delay, longest delay
 RESTART_RESET_S = 60.0  # a child that ran this long starts again after the first delay
-LIVENESS_EVERY_S = 10.0
-WORKER_GRACE_S = 30.0  # a worker this young is not judged yet
-WORKER_STALE_S = 30.0  # a heartbeat the broker took, not run within this: the worker is stuck
+# Worker liveness; the environment may shorten them (tests do).
+LIVENESS_EVERY_S = float(os.environ.get("SERVE_LIVENESS_EVERY_S", "10"))
+WORKER_GRACE_S = float(os.environ.get("SERVE_WORKER_GRACE_S", "5"))  # too young to judge
+# A worker that has not taken its first heartbeat after this long never came up properly.
+WORKER_STARTUP_S = float(os.environ.get("SERVE_WORKER_STARTUP_S", "120"))
+# A heartbeat the broker took and no worker ran within this long: the worker is stuck.
+WORKER_STALE_S = float(os.environ.get("SERVE_WORKER_STALE_S", "30"))
 VALKEY_STOP_TIMEOUT_S = 10.0
 POLL_S = 0.2
 QUEUES = ("generation", "media", "feed", "default")
@@ -157,8 +161,11 @@ class _WorkerLiveness:
         with self._lock:
             self._taken_at = None
             self._last_send = time.monotonic()
+            self._answered = False
 
-    def stuck(self, now: float) -> bool:
+    _answered = False  # the worker ran a heartbeat since it (re)started
+
+    def stuck(self, now: float, started_at: float, say: Any) -> bool:
         from apps.config.celery import heartbeat_age
 
         with self._lock:
@@ -168,7 +175,7 @@ class _WorkerLiveness:
                 self._sending, self._last_send = True, now
         if due:
             threading.Thread(target=self._send, name="serve-heartbeat", daemon=True).start()
-        if taken_at is None or time.time() - taken_at < WORKER_STALE_S:
+        if taken_at is None:
             return False
         try:
             age = heartbeat_age("feed")
@@ -177,8 +184,13 @@ class _WorkerLiveness:
         if age is not None and time.time() - age >= taken_at:
             with self._lock:
                 self._taken_at = None  # answered; the next heartbeat starts a new wait
+                first, self._answered = not self._answered, True
+            if first:
+                say("worker consumes (it took a heartbeat)")
             return False
-        return True
+        if not self._answered:  # still starting (slow under load): judged only much later
+            return now - started_at > WORKER_STARTUP_S
+        return time.time() - taken_at >= WORKER_STALE_S
 
     def _send(self) -> None:
         from apps.config.celery import send_heartbeat
@@ -573,7 +585,7 @@ class Command(BaseCommand):
                 elif (
                     child.name == "worker"
                     and now - child.started_at > WORKER_GRACE_S
-                    and liveness.stuck(now)
+                    and liveness.stuck(now, child.started_at, self._say)
                 ):
                     self._say(
                         f"worker took no heartbeat within {WORKER_STALE_S:.0f} s although "
