@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 
 from apps.core.exceptions import ApplicationError
@@ -33,6 +34,15 @@ from apps.core.models import IdempotencyRecord
 T = TypeVar("T", bound=models.Model)
 
 MAX_KEY_LENGTH = 200
+
+# For ``extend_schema(parameters=[...])`` of the views that take it.
+IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="1 to 200 characters; a repeat with the same key answers the first result.",
+)
 
 
 def key_from(request: Any) -> str | None:

@@ -39,7 +39,12 @@ def page_data(page: Page, viewer) -> dict:
 
 
 class PostsApi(APIView):
-    @extend_schema(request=PostIn, responses={201: PostOut}, operation_id="posts_create")
+    @extend_schema(
+        request=PostIn,
+        responses={201: PostOut},
+        parameters=[idempotency.IDEMPOTENCY_KEY_HEADER],
+        operation_id="posts_create",
+    )
     def post(self, request):
         data = validated(PostIn, request.data)
         # Before the write's transaction, so a hold it opens stays when publishing is refused.
@@ -139,7 +144,12 @@ def _reactions_data(post, viewer) -> dict:
 
 
 class ReactionsApi(APIView):
-    @extend_schema(request=ReactionIn, responses={200: ReactionsOut}, operation_id="posts_react")
+    @extend_schema(
+        request=ReactionIn,
+        responses={200: ReactionsOut},
+        parameters=[idempotency.IDEMPOTENCY_KEY_HEADER],
+        operation_id="posts_react",
+    )
     def post(self, request, post_id: int):
         data = validated(ReactionIn, request.data)
         return idempotency.respond(
@@ -197,7 +207,12 @@ class CommentsApi(APIView):
         items = CommentOut(page.items, many=True).data
         return Response({"items": items, "next_cursor": page.next_cursor})
 
-    @extend_schema(request=CommentIn, responses={201: CommentOut}, operation_id="posts_comment")
+    @extend_schema(
+        request=CommentIn,
+        responses={201: CommentOut},
+        parameters=[idempotency.IDEMPOTENCY_KEY_HEADER],
+        operation_id="posts_comment",
+    )
     def post(self, request, post_id: int):
         data = validated(CommentIn, request.data)
         return idempotency.respond(
