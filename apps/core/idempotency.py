@@ -102,8 +102,8 @@ def respond(
     it returned, with ``status``. Without a key the write runs every time, but it is still
     rendered before its transaction commits.
 
-    ``load(object_id)`` finds what an earlier request with the same key made (None if it is
-    gone since, answered 404).
+    ``load(object_id)`` finds what an earlier request with the same key made, as the requester
+    may see it now (None, or ``not_found`` raised, if it is gone since: answered 404).
     """
     key = key_from(request)
     with transaction.atomic():
