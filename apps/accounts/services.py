@@ -168,12 +168,16 @@ def token_create(
 ) -> tuple[AccessToken, str]:
     """Issue a token; returns the row and the raw secret, which is never stored or shown again."""
     scopes = sorted(set(scopes))
-    bad = [s for s in scopes if s not in ASSIGNABLE_SCOPES]
+    from apps.moderation.roles import is_moderator
+
+    # ``moderate`` only for moderators (the scope is checked again, with the role, at each use).
+    allowed = ASSIGNABLE_SCOPES | ({"moderate"} if is_moderator(user) else set())
+    bad = [s for s in scopes if s not in allowed]
     if bad or not scopes:
         raise ApplicationError(
             "invalid",
             "Some fields are not valid.",
-            fields={"scopes": [f"Choose from {', '.join(sorted(ASSIGNABLE_SCOPES))}."]},
+            fields={"scopes": [f"Choose from {', '.join(sorted(allowed))}."]},
         )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = AccessToken.objects.create(

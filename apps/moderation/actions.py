@@ -178,16 +178,51 @@ def _block_media(case: Case, action: ModerationAction) -> None:
     post = Post.objects.select_related("asset").filter(id=case.target_id).first()
     if post is None:
         return
+    phash = post.asset.phash if _informative(post.asset) else ""
     MediaBlock.objects.create(
-        asset=post.asset, sha256=post.asset.sha256, phash=post.asset.phash or "", action=action
+        asset=post.asset, sha256=post.asset.sha256, phash=phash or "", action=action
     )
+
+
+def _informative(asset) -> bool:
+    """Does the picture carry enough detail for its perceptual hash to mean anything? A flat
+    picture's hash is rounding noise, close to every other flat picture's: blocking by it would
+    refuse every plain background. Those are blocked by their exact bytes only."""
+    if asset.kind != "image" or not asset.phash:
+        return bool(asset.phash)
+    import io
+
+    import numpy as np
+    from django.core.files.storage import default_storage
+    from PIL import Image
+
+    try:
+        with (
+            default_storage.open(asset.original, "rb") as f,
+            Image.open(io.BytesIO(f.read())) as im,
+        ):
+            grey = np.asarray(im.convert("L").resize((32, 32)), dtype=np.float64)
+    except (OSError, ValueError):
+        return True
+    return float(grey.std()) >= 2.0
 
 
 def _suspend(user, *, until: dt.datetime | None, action: ModerationAction) -> None:
     from apps.accounts.services import user_suspend
+    from apps.posts.models import Post
+    from apps.posts.tasks import fanout_post_deleted
 
     Suspension.objects.create(user=user, action=action, until=until)
     user_suspend(user=user)
+    # Their posts leave every open screen too (the read paths already hide them): the most
+    # recent ones, which are the ones sockets can be showing.
+    recent = (
+        Post.objects.filter(author_id=user.pk, removed_at__isnull=True)
+        .order_by("-id")
+        .values_list("id", "visibility")[: int(_setting("MODERATION_SUSPEND_ANNOUNCE", 200))]
+    )
+    for post_id, visibility in recent:
+        outbox.send_on_commit(fanout_post_deleted, post_id, user.pk, visibility)
 
 
 def _subject_user(case: Case):

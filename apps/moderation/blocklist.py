@@ -31,7 +31,9 @@ def blocklist_match(*, asset) -> tuple[MediaBlock, int] | None:
     near.pop(asset.id, None)
     if not near:
         return None
-    block = blocks.filter(asset_id__in=list(near)).first()
+    # A block without a perceptual hash (a flat picture, whose hash means nothing) matches
+    # exact copies only.
+    block = blocks.filter(asset_id__in=list(near)).exclude(phash="").first()
     if block is None:
         return None
     return block, near[block.asset_id]
