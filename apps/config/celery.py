@@ -85,9 +85,36 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-class _BeatBrokerOutage(logging.Filter):
-    """Beat logs a traceback for every scheduled task it cannot send (the outbox relay every
-    2 s): keep one warning when sending starts failing, and one line when it works again."""
+def _caused_by_outage(exc: BaseException | None) -> bool:
+    """Whether an exception comes from the broker or Redis being unreachable (through its
+    causes, and a task's ``Reject``, whose reason is the error that made it give up)."""
+    import kombu.exceptions
+    import redis
+
+    kinds = (
+        ConnectionError,  # refused, reset (builtins)
+        redis.ConnectionError,
+        redis.TimeoutError,
+        kombu.exceptions.OperationalError,
+    )
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kinds):
+            return True
+        reason = getattr(exc, "reason", None)
+        if isinstance(reason, BaseException) and isinstance(reason, kinds):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+class _OutageLogs(logging.Filter):
+    """Celery logs a traceback for each thing a broker or Redis outage makes fail (beat: each
+    scheduled send, the outbox relay every 2 s; the worker: each reconnection attempt, each
+    task retry the broker refused). On the process's log handlers: the first such record
+    becomes one warning, the others keep their one line without the traceback, and a line says
+    when things work again (the next task published or run)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -95,38 +122,41 @@ class _BeatBrokerOutage(logging.Filter):
         self.down_since: float | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.ERROR or not record.exc_info:
+        if not record.exc_info or not _caused_by_outage(record.exc_info[1]):
+            if self.down_since is not None and str(record.msg).startswith("Connected to"):
+                self.down_since = None  # the consumer's own line says the outage ended
             return True
         with self._lock:
-            if self.down_since is not None:
-                return False
-            self.down_since = time.monotonic()
-        exc = record.exc_info[1]
-        record.msg, record.args = "broker unreachable, scheduled tasks wait: %s", (exc,)
-        record.levelno, record.levelname = logging.WARNING, "WARNING"
+            first = self.down_since is None
+            if first:
+                self.down_since = time.monotonic()
+        if first:
+            record.msg, record.args = "broker or Redis unreachable: %s", (record.exc_info[1],)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info = record.exc_text = None
         return True
 
-    def sent(self) -> None:
+    def worked(self, **kwargs) -> None:
+        if self.down_since is None:
+            return
         with self._lock:
             since, self.down_since = self.down_since, None
         if since is not None:
-            logging.getLogger("celery.beat").warning(
-                "broker reachable again after %.1f s", time.monotonic() - since
+            logging.getLogger("celery").warning(
+                "broker and Redis reachable again after %.1f s", time.monotonic() - since
             )
 
 
-_beat_outage = _BeatBrokerOutage()
+_outage_logs = _OutageLogs()
 
 
-@signals.beat_init.connect
-def _quiet_beat_outages(**kwargs) -> None:
-    logging.getLogger("celery.beat").addFilter(_beat_outage)
-    signals.after_task_publish.connect(_beat_sent, weak=False)
-
-
-def _beat_sent(**kwargs) -> None:
-    _beat_outage.sent()
+@signals.after_setup_logger.connect
+def _quiet_outages(logger=None, **kwargs) -> None:
+    for handler in (logger or logging.getLogger()).handlers:
+        if _outage_logs not in handler.filters:
+            handler.addFilter(_outage_logs)
+    signals.after_task_publish.connect(_outage_logs.worked, weak=False)
+    signals.task_success.connect(_outage_logs.worked, weak=False)
 
 
 def heartbeat_key(queue: str) -> str:
