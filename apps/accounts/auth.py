@@ -83,4 +83,7 @@ class TokenScopes(permissions.BasePermission):
         scope = getattr(view, "required_scope", None) or (
             "read" if request.method in permissions.SAFE_METHODS else "write"
         )
-        return token.has_scope(scope)
+        if not token.has_scope(scope):
+            # Say which scope would do, so the caller knows what token to make.
+            raise exceptions.PermissionDenied(f"This token needs the {scope!r} scope for that.")
+        return True

@@ -19,7 +19,7 @@ from apps.realtime.limits import CLOSE_AUTH, CLOSE_SUSPENDED
 
 TOKEN_PREFIX = "vvd_"
 DEFAULT_SCOPES = ("read", "write")
-ASSIGNABLE_SCOPES = {"read", "write"}  # "moderate" needs the moderator role (a later feature)
+ASSIGNABLE_SCOPES = {"read", "write"}  # and "moderate" for moderators (token_create)
 
 
 def user_create(*, username: str, email: str, password: str) -> User:
@@ -172,6 +172,10 @@ def token_create(
 
     # ``moderate`` only for moderators (the scope is checked again, with the role, at each use).
     allowed = ASSIGNABLE_SCOPES | ({"moderate"} if is_moderator(user) else set())
+    if "moderate" in scopes and "moderate" not in allowed:
+        raise ApplicationError(
+            "forbidden", "The moderate scope needs the moderator role, which you do not have."
+        )
     bad = [s for s in scopes if s not in allowed]
     if bad or not scopes:
         raise ApplicationError(

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.moderation import api, api_actions, api_cases
+from apps.moderation import api, api_actions, api_audit, api_cases
 
 urlpatterns = [
     path("moderation/terms", api.TermsApi.as_view()),
@@ -20,4 +20,6 @@ urlpatterns = [
     path("appeals", api_actions.AppealsApi.as_view()),
     path("moderation/appeals", api_actions.AppealsPendingApi.as_view()),
     path("moderation/appeals/<int:appeal_id>", api_actions.AppealDecideApi.as_view()),
+    path("moderation/audit", api_audit.AuditApi.as_view()),
+    path("moderation/metrics", api_audit.MetricsApi.as_view()),
 ]

@@ -51,9 +51,10 @@ def role_of(user) -> str:
     return "none"
 
 
-def role_set(*, user, role: str, actor=None) -> str:
-    """Make ``user`` a moderator, an admin or neither ("none"); the change is audited.
-    Returns the role they had before."""
+def role_set(*, user, role: str, actor=None, note: str = "") -> str:
+    """Make ``user`` a moderator, an admin or neither ("none"); the change is audited (with
+    ``note``, e.g. that an operator made it from the command line). Returns the role they had
+    before."""
     from apps.moderation.audit import audit_record
 
     if role not in ("moderator", "admin", "none"):
@@ -74,6 +75,7 @@ def role_set(*, user, role: str, actor=None) -> str:
             action="role.grant" if role != "none" else "role.revoke",
             target_type="user",
             target_id=user.pk,
+            note=note,
             before={"role": before},
             after={"role": role},
         )

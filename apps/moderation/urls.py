@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.moderation import views, views_actions, views_cases
+from apps.moderation import views, views_actions, views_audit, views_cases
 
 app_name = "moderation"
 urlpatterns = [
@@ -34,6 +34,8 @@ urlpatterns = [
         views_actions.appeal_decide,
         name="appeal-decide",
     ),
+    path("moderation/audit", views_audit.audit_page, name="audit"),
+    path("moderation/metrics", views_audit.metrics_page, name="metrics"),
     path("appeals", views_actions.appeals_mine, name="appeals-mine"),
     path("appeals/new", views_actions.appeal_create, name="appeal-create"),
 ]

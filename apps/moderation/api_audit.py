@@ -1,0 +1,72 @@
+"""The audit log (moderators) and the metrics (admins) over the API.
+
+Thin: parse the filters, call ``auditlog`` / ``metrics``, answer. Like every moderators'
+endpoint, anyone else gets 404 (``IsModerator``; ``IsAdmin`` for metrics) and a token needs the
+``moderate`` scope.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.auth import TokenScopes
+from apps.accounts.models import AccessToken
+from apps.core.pagination import PageParams
+from apps.moderation import auditlog, metrics
+from apps.moderation.api import IsModerator
+from apps.moderation.roles import is_admin
+
+
+class IsAdmin(BasePermission):
+    """Admins only (``moderation.administer``); everyone else, moderators included, gets 404."""
+
+    def has_permission(self, request, view) -> bool:
+        token = request.auth if isinstance(request.auth, AccessToken) else None
+        if not is_admin(request.user, token):
+            raise NotFound
+        return True
+
+
+class AuditApi(APIView):
+    permission_classes = [IsModerator, TokenScopes]
+    required_scope = "moderate"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("actor", str, required=False, description="username or user id"),
+            OpenApiParameter(
+                "action", str, required=False, description="e.g. action.remove, or a family: case"
+            ),
+            OpenApiParameter("case", str, required=False),
+            OpenApiParameter("target_type", str, required=False),
+            OpenApiParameter("target_id", str, required=False),
+            OpenApiParameter("cursor", str, required=False),
+            OpenApiParameter("limit", int, required=False),
+        ],
+        responses={200: None},
+        operation_id="moderation_audit",
+    )
+    def get(self, request):
+        filters = auditlog.AuditFilters.from_query(request.query_params)
+        page = auditlog.audit_page(
+            filters=filters, params=PageParams.from_query(request.query_params)
+        )
+        return Response({"items": page.items, "next_cursor": page.next_cursor})
+
+
+class MetricsApi(APIView):
+    permission_classes = [IsAdmin, TokenScopes]
+    required_scope = "moderate"
+
+    @extend_schema(
+        parameters=[OpenApiParameter("days", int, required=False)],
+        responses={200: None},
+        operation_id="moderation_metrics",
+    )
+    def get(self, request):
+        days = metrics.days_from_query(request.query_params)
+        return Response(metrics.metrics_summary(days=days))
