@@ -82,6 +82,7 @@ def likeness_consent_set(
     with transaction.atomic():
         state = _settings_locked(user.pk)
         revoking: list[ConsentEvent] = []
+        unapproved: dict[int, ConsentEvent] = {}  # the event that withdrew each person
         if policy is not None and policy != state.likeness_policy:
             event = _event(
                 user_id=user.pk,
@@ -119,12 +120,15 @@ def likeness_consent_set(
                 )
                 LikenessApproval.objects.filter(owner=user, approved_id=person_id).delete()
                 revoking.append(event)
+                unapproved[person_id] = event
         if revoking:
-            remaining = likeness_takedown_lapsed(person=user, event=revoking[-1])
+            remaining = likeness_takedown_lapsed(
+                person=user, event=revoking[0], events_by_requester=unapproved
+            )
             if remaining:
                 from apps.consent.tasks import likeness_takedown
 
-                outbox.send_on_commit(likeness_takedown, user.pk, revoking[-1].id)
+                outbox.send_on_commit(likeness_takedown, user.pk, revoking[0].id)
     return state
 
 
@@ -290,10 +294,16 @@ def post_published(*, post) -> None:
 
 
 def likeness_takedown_lapsed(
-    *, person: User, event: ConsentEvent | None, limit: int = TAKEDOWN_INLINE
+    *,
+    person: User,
+    event: ConsentEvent | None,
+    events_by_requester: dict[int, ConsentEvent] | None = None,
+    limit: int = TAKEDOWN_INLINE,
 ) -> int:
     """Take down published posts of ``person``'s likeness whose author the current consent no
-    longer covers; returns how many such posts remain beyond ``limit`` (0: all done).
+    longer covers; returns how many such posts remain beyond ``limit`` (0: all done). Each
+    flag names the event that withdrew the consent: the author's own un-approval when there is
+    one in ``events_by_requester``, else ``event``.
 
     Reads the consent as it is now, not as the event says, so it is idempotent and safe to run
     again or late (a consent given back in between leaves posts up).
@@ -324,7 +334,11 @@ def likeness_takedown_lapsed(
     )
     batch = list(posts[: limit + 1])
     _take_down(
-        batch[:limit], person=person, reason=ConsentFlag.Reason.CONSENT_WITHDRAWN, event=event
+        batch[:limit],
+        person=person,
+        reason=ConsentFlag.Reason.CONSENT_WITHDRAWN,
+        event=event,
+        events_by_author=events_by_requester,
     )
     return max(len(batch) - limit, 0)
 
@@ -358,7 +372,14 @@ def likeness_block_applied(*, blocker: User, blocked: User) -> None:
             outbox.send_on_commit(likeness_takedown, person.pk, None)
 
 
-def _take_down(posts: list, *, person: User, reason: str, event: ConsentEvent | None) -> None:
+def _take_down(
+    posts: list,
+    *,
+    person: User,
+    reason: str,
+    event: ConsentEvent | None,
+    events_by_author: dict[int, ConsentEvent] | None = None,
+) -> None:
     """Take posts down (the visibility rule then hides them from every read path), open a flag
     for each, tell each author once, and send ``post.deleted`` after commit to every socket
     that could have shown them (one task for the whole batch)."""
@@ -372,8 +393,17 @@ def _take_down(posts: list, *, person: User, reason: str, event: ConsentEvent | 
     Post.objects.filter(id__in=[p.id for p in posts], removed_at__isnull=True).update(
         removed_at=now, removed_reason=reason
     )
+    by_author_event = events_by_author or {}
     ConsentFlag.objects.bulk_create(
-        [ConsentFlag(post_id=p.id, person=person, reason=reason, event=event) for p in posts],
+        [
+            ConsentFlag(
+                post_id=p.id,
+                person=person,
+                reason=reason,
+                event=by_author_event.get(p.author_id, event),
+            )
+            for p in posts
+        ],
         ignore_conflicts=True,
     )
     by_author: dict[int, list] = {}

@@ -244,3 +244,21 @@ def test_an_edit_depicts_whoever_its_inputs_depict(api, alice, bob, set_consent,
     assert edited.removed_at is not None
     assert LikenessUse.objects.get(job=edit).status == "removed"
     assert api(alice).get(f"/api/v1/generations/{edit.id}").status_code == 404
+
+
+def test_each_flag_names_the_decision_that_withdrew_the_consent(
+    api, alice, bob, carol, set_consent, draft, publish_asset
+):
+    from apps.consent.models import ConsentFlag
+
+    set_consent(bob, "everyone", approved=[alice])
+    alices = publish_asset(alice, draft(alice, bob)[1])
+    carols = publish_asset(carol, draft(carol, bob)[1])
+    set_consent(bob, "approved", approved=[])  # one request: narrower policy, alice taken off
+
+    policy = ConsentEvent.objects.filter(user_id=bob.pk, kind="likeness_policy").latest("seq")
+    unapprove = ConsentEvent.objects.get(user_id=bob.pk, kind="likeness_unapprove")
+    flags = {str(f.post_id): f.event_id for f in ConsentFlag.objects.filter(person=bob)}
+    assert flags == {alices["id"]: unapprove.id, carols["id"]: policy.id}
+    for post in (alices, carols):
+        assert api(alice).get(f"/api/v1/posts/{post['id']}").status_code == 404
