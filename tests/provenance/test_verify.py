@@ -455,3 +455,18 @@ def test_the_index_finds_every_hash_within_eleven_bits_and_nothing_past_the_thre
         for bit in rng.sample(range(64), 13):
             far ^= 1 << bit
         assert frame not in {n.frame for n in matching.near(f"{far:016x}")}
+
+
+def test_a_crowd_of_private_look_alikes_does_not_hide_a_visible_match(
+    monkeypatch, anon, alice, carol, generated, post_asset
+):
+    monkeypatch.setattr(matching, "MAX_CANDIDATES", 2)
+    generated(alice)  # two identical pictures in alice's Library, nearest of all
+    generated(alice)
+    brighter = ImageEnhance.Brightness(scene()).enhance(1.05)
+    shared = asset_create(owner=carol, data=png(brighter), mime="image/png", width=512, height=512)
+    post_asset(carol, shared)
+
+    body = check(anon, png(scene())).json()
+
+    assert [m["asset_id"] for m in body["matches"]] == [str(shared.id)]
