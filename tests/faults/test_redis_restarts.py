@@ -110,7 +110,7 @@ def _publish(stack, web, token, asset_id, caption, failures) -> tuple[dict, floa
         time.sleep(0.2)
 
 
-@pytest.mark.fault(timeout=max(240, int(POSTS / RATE) + 200))
+@pytest.mark.fault(timeout=max(240, int(POSTS / RATE) * 4 + 200))
 def test_redis_restarts_during_publishing(
     stack, private_redis, broker, make_user, make_asset, tmp_path
 ):
