@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageParams, paginate
+from apps.core.queries import QueryTemplate
 from apps.moderation.cases import REASONS, TARGETS, case_payload
 from apps.moderation.models import (
     AuditEntry,
@@ -104,13 +106,13 @@ class QueueFilters:
 def queue_cases(*, moderator, filters: QueueFilters) -> QuerySet[Case]:
     """Open cases matching ``filters``, most urgent first (not yet cut to a page)."""
     # Cases about the moderator are decided by others: they are not in their queue.
-    cases = Case.objects.filter(status=Case.Status.OPEN).exclude(subject=moderator)
+    cases = Case.objects.filter(status=Case.Status.OPEN).exclude(subject_id=moderator.pk)
     if filters.reason:
         cases = cases.filter(reason=filters.reason)
     if filters.kind:
         cases = cases.filter(target_type=filters.kind)
     if filters.assigned_me:
-        cases = cases.filter(assigned_to=moderator)
+        cases = cases.filter(assigned_to_id=moderator.pk)
     if filters.escalated:
         cases = cases.filter(escalated=True)
     return cases.order_by("-severity", "id")
@@ -121,61 +123,140 @@ def queue_count(*, moderator=None) -> int:
     return Case.objects.filter(status=Case.Status.OPEN).count()
 
 
+# Placeholders of the compiled queue query (values no real row or request has).
+_MOD, _SEV, _AFTER, _REASON, _KIND = -9_000_001, -9_000_002, -9_000_003, "\x00r", "\x00k"
+_QUEUE_COLUMNS = (
+    "id",
+    "created_at",
+    "target_type",
+    "target_id",
+    "subject_id",
+    "subject__username",
+    "subject__display_name",
+    "subject__is_active",
+    "status",
+    "reason",
+    "severity",
+    "assigned_to_id",
+    "assigned_to__username",
+    "escalated",
+    "reports_count",
+    "flags_count",
+    "decision",
+    "closed_at",
+)
+
+
+def _queue_queryset(reason: bool, kind: bool, mine: bool, escalated: bool, after: bool, n: int):
+    """The page's one query for a shape of filters, written with placeholders."""
+    moderator = SimpleNamespace(pk=_MOD)
+    cases = queue_cases(
+        moderator=moderator,
+        filters=QueueFilters(
+            reason=_REASON if reason else None,
+            kind=_KIND if kind else None,
+            assigned_me=mine,
+            escalated=escalated,
+        ),
+    )
+    if after:
+        cases = cases.filter(Q(severity__lt=_SEV) | Q(severity=_SEV, id__gt=_AFTER))
+    return cases.values(*_QUEUE_COLUMNS)[:n]
+
+
+# Built by the ORM once per shape, run with each request's values: on a page of twenty, Django
+# would otherwise spend longer writing the SQL than PostgreSQL spends answering it.
+_queue_query = QueryTemplate(_queue_queryset)
+
+
 def queue_page(*, moderator, filters: QueueFilters) -> Page:
     """One page of the queue, each item a ``case_payload`` with a ``preview`` of its target.
 
     Keyset on ``(severity, id)``: after the cursor's case come those less severe, or as severe
-    and younger. At most three queries (cases; posts; comments), whatever the page's size."""
-    cases = queue_cases(moderator=moderator, filters=filters).select_related(
-        "subject", "assigned_to"
+    and younger. Two queries (the cases with their people; the posts and comments they are
+    about), whatever the page's size or depth."""
+    shape = (
+        filters.reason is not None,
+        filters.kind is not None,
+        filters.assigned_me,
+        filters.escalated,
+        filters.cursor is not None,
+        filters.limit + 1,
     )
+    values: dict[Any, Any] = {_MOD: moderator.pk, _REASON: filters.reason, _KIND: filters.kind}
     if filters.cursor is not None:
-        severity, case_id = filters.cursor
-        cases = cases.filter(Q(severity__lt=severity) | Q(severity=severity, id__gt=case_id))
-    rows = list(cases[: filters.limit + 1])
+        values.update({_SEV: filters.cursor[0], _AFTER: filters.cursor[1]})
+    rows = _queue_query.rows(shape, values)
     has_more = len(rows) > filters.limit
     rows = rows[: filters.limit]
-    next_cursor = f"{rows[-1].severity}-{rows[-1].id}" if has_more and rows else None
+    next_cursor = f"{rows[-1]['severity']}-{rows[-1]['id']}" if has_more and rows else None
     previews = _previews(rows)
     items = []
-    for case in rows:
-        item = case_payload(case)
-        item["preview"] = previews.get((case.target_type, case.target_id))
+    for row in rows:
+        item = {
+            "id": str(row["id"]),
+            "target": {"type": row["target_type"], "id": str(row["target_id"])},
+            "subject": row["subject__username"],
+            "status": row["status"],
+            "reason": row["reason"],
+            "severity": row["severity"],
+            "assigned_to": row["assigned_to__username"],
+            "escalated": row["escalated"],
+            "reports_count": row["reports_count"],
+            "flags_count": row["flags_count"],
+            "decision": row["decision"] or None,
+            "created_at": row["created_at"].isoformat() if row["created_at"] else None,
+            "closed_at": row["closed_at"].isoformat() if row["closed_at"] else None,
+        }
+        item["preview"] = previews.get((row["target_type"], row["target_id"]))
         items.append(item)
     return Page(items=items, next_cursor=next_cursor)
 
 
-def _previews(cases: list[Case]) -> dict[tuple[str, int], dict[str, Any]]:
-    """What the queue shows of each target, in one query per kind of target."""
+def _previews(rows: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+    """What the queue shows of each target: posts and comments in one query, people from the
+    page's own row."""
+    from apps.media.models import Asset
     from apps.posts.models import Comment, Post
 
     out: dict[tuple[str, int], dict[str, Any]] = {}
-    post_ids = {c.target_id for c in cases if c.target_type == Target.POST}
-    comment_ids = {c.target_id for c in cases if c.target_type == Target.COMMENT}
-    if post_ids:
-        for post in Post.objects.filter(id__in=post_ids).select_related("asset"):
-            out[(Target.POST, post.id)] = {
-                "caption": post.caption[:200],
-                "media_kind": post.asset.kind,
-                "thumb_url": _case_media_url(post.asset, "thumb"),
-                "removed": post.removed_at is not None,
-                "sensitive": post.sensitive,
-            }
-    if comment_ids:
-        for comment in Comment.objects.filter(id__in=comment_ids).only(
-            "id", "body", "post_id", "removed_at"
-        ):
-            out[(Target.COMMENT, comment.id)] = {
-                "body": comment.body[:200],
-                "post_id": str(comment.post_id),
-                "removed": comment.removed_at is not None,
-            }
-    for case in cases:
-        if case.target_type == Target.USER and case.subject_id:
-            out[(Target.USER, case.target_id)] = {
-                "username": case.subject.username,
-                "display_name": case.subject.display_name,
-                "active": case.subject.is_active,
+    post_ids = [r["target_id"] for r in rows if r["target_type"] == Target.POST]
+    comment_ids = [r["target_id"] for r in rows if r["target_type"] == Target.COMMENT]
+    if post_ids or comment_ids:
+        post, comment, asset = Post._meta.db_table, Comment._meta.db_table, Asset._meta.db_table
+        sql = (
+            f"SELECT 'post', p.id, left(p.caption, 200), p.sensitive, p.removed_at IS NOT NULL,"
+            f" a.id, a.kind, NULL::bigint FROM {post} p JOIN {asset} a ON a.id = p.asset_id"
+            f" WHERE p.id = ANY(%s)"
+            f" UNION ALL SELECT 'comment', c.id, left(c.body, 200), false,"
+            f" c.removed_at IS NOT NULL, NULL, NULL, c.post_id FROM {comment} c"
+            f" WHERE c.id = ANY(%s)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [post_ids, comment_ids])
+            found = cursor.fetchall()
+        thumb = _case_media_url(SimpleNamespace(id=0), "thumb").replace("/0/", "/{}/")
+        for kind, target_id, text, sensitive, removed, asset_id, media_kind, on_post in found:
+            if kind == "post":
+                out[(Target.POST, target_id)] = {
+                    "caption": text,
+                    "media_kind": media_kind,
+                    "thumb_url": thumb.format(asset_id),
+                    "removed": removed,
+                    "sensitive": sensitive,
+                }
+            else:
+                out[(Target.COMMENT, target_id)] = {
+                    "body": text,
+                    "post_id": str(on_post),
+                    "removed": removed,
+                }
+    for r in rows:
+        if r["target_type"] == Target.USER and r["subject_id"]:
+            out[(Target.USER, r["target_id"])] = {
+                "username": r["subject__username"],
+                "display_name": r["subject__display_name"],
+                "active": r["subject__is_active"],
             }
     return out
 
@@ -269,6 +350,9 @@ def case_detail(*, case: Case) -> dict[str, Any]:
         .order_by("id")
     ]
     out["audit"] = case_audit(case=case)
+    from apps.moderation.appeals import appeals_for_case
+
+    out["appeals"] = appeals_for_case(case_id=case.id)
     return out
 
 

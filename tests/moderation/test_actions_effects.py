@@ -349,6 +349,9 @@ def test_the_action_form_and_bulk_pages(scene, alice, carol, moderator, publish)
     ids = [reported(moderator, "post", p["id"]).id for p in posts]
     assert page_client(carol).post("/moderation/bulk", {"case_ids": ids}).status_code == 404
     helper = page_client(_second_moderator())
+    queue = helper.get("/moderation/queue").content.decode()
+    assert 'id="bulk-form"' in queue
+    assert all(f'name="case_ids" value="{i}" form="bulk-form"' in queue for i in ids)
     answer = helper.post(
         "/moderation/bulk",
         {"case_ids": [str(i) for i in ids], "action": "remove", "reason_code": "spam"},

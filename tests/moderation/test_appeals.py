@@ -71,6 +71,10 @@ def test_a_reversal_restores_the_post_everywhere_and_tells_the_author(
 
     pending = mod_api(second).get("/api/v1/moderation/appeals").json()["items"]
     assert [a["id"] for a in pending] == [appeal_id]
+    detail = mod_api(second).get(f"/api/v1/moderation/cases/{case.id}").json()
+    assert [(a["id"], a["status"], a["body"]) for a in detail["appeals"]] == [
+        (appeal_id, "pending", "It is art.")
+    ]
     assert client_for(bob).get("/api/v1/moderation/appeals").status_code == 404
 
     # The moderator who decided may not hear the appeal.
