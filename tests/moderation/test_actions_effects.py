@@ -368,3 +368,20 @@ def _second_moderator():
     )
     role_set(user=user, role="moderator")
     return user
+
+
+def test_only_moderators_are_issued_a_moderate_token(anon, alice, moderator, scene, carol):
+    body = {"password": "correct horse battery 9", "scopes": ["read", "moderate"]}
+    refused = anon.post("/api/v1/auth/tokens", {**body, "username": "alice"}, format="json")
+    assert refused.status_code == 403, refused.content
+    issued = anon.post("/api/v1/auth/tokens", {**body, "username": "mod"}, format="json")
+    assert issued.status_code == 201 and "moderate" in issued.json()["scopes"]
+    case = reported(carol, "post", scene["id"])
+    mod = client_for(None)
+    mod.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.json()['token']}")
+    answer = mod.post(
+        f"/api/v1/moderation/cases/{case.id}/actions",
+        {"action": "dismiss", "reason_code": "spam"},
+        format="json",
+    )
+    assert answer.status_code == 201
