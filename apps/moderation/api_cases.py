@@ -95,7 +95,7 @@ class QueueApi(ModeratorCasesApi):
             {
                 "items": page.items,
                 "next_cursor": page.next_cursor,
-                "open_count": queue.queue_count(),
+                "open_count": page.open_count,
             }
         )
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -123,8 +123,9 @@ def queue_count(*, moderator=None) -> int:
     return Case.objects.filter(status=Case.Status.OPEN).count()
 
 
-# Placeholders of the compiled queue query (values no real row or request has).
-_MOD, _SEV, _AFTER, _REASON, _KIND = -9_000_001, -9_000_002, -9_000_003, "\x00r", "\x00k"
+# Placeholders of the compiled queue query: values no real row or request has (the severity one
+# within its column's range, or Django would know no row can match and write no SQL at all).
+_MOD, _SEV, _AFTER, _REASON, _KIND = -9_000_001, 32_001, -9_000_003, "\x00r", "\x00k"
 _QUEUE_COLUMNS = (
     "id",
     "created_at",
@@ -148,7 +149,14 @@ _QUEUE_COLUMNS = (
 
 
 def _queue_queryset(reason: bool, kind: bool, mine: bool, escalated: bool, after: bool, n: int):
-    """The page's one query for a shape of filters, written with placeholders."""
+    """The page's one query for a shape of filters, written with placeholders: the cases with
+    their people, what each post or comment says (a subquery per row of the page, by primary
+    key), and the count of open cases (computed once, uncorrelated)."""
+    from django.db.models import Count, OuterRef, Subquery
+    from django.db.models.functions import JSONObject, Left
+
+    from apps.posts.models import Comment, Post
+
     moderator = SimpleNamespace(pk=_MOD)
     cases = queue_cases(
         moderator=moderator,
@@ -161,7 +169,36 @@ def _queue_queryset(reason: bool, kind: bool, mine: bool, escalated: bool, after
     )
     if after:
         cases = cases.filter(Q(severity__lt=_SEV) | Q(severity=_SEV, id__gt=_AFTER))
-    return cases.values(*_QUEUE_COLUMNS)[:n]
+    post = (
+        Post.objects.filter(id=OuterRef("target_id"))
+        .annotate(
+            j=JSONObject(
+                caption=Left("caption", 200),
+                sensitive="sensitive",
+                removed_at="removed_at",
+                asset_id="asset_id",
+                media_kind="asset__kind",
+            )
+        )
+        .values("j")[:1]
+    )
+    comment = (
+        Comment.objects.filter(id=OuterRef("target_id"))
+        .annotate(j=JSONObject(body=Left("body", 200), post_id="post_id", removed_at="removed_at"))
+        .values("j")[:1]
+    )
+    open_count = (
+        Case.objects.filter(status=Case.Status.OPEN)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return cases.annotate(
+        post_preview=Subquery(post),
+        comment_preview=Subquery(comment),
+        open_count=Subquery(open_count),
+    ).values(*_QUEUE_COLUMNS, "post_preview", "comment_preview", "open_count")[:n]
 
 
 # Built by the ORM once per shape, run with each request's values: on a page of twenty, Django
@@ -169,12 +206,20 @@ def _queue_queryset(reason: bool, kind: bool, mine: bool, escalated: bool, after
 _queue_query = QueryTemplate(_queue_queryset)
 
 
-def queue_page(*, moderator, filters: QueueFilters) -> Page:
-    """One page of the queue, each item a ``case_payload`` with a ``preview`` of its target.
+@dataclass(frozen=True)
+class QueuePage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    open_count: int
+
+
+def queue_page(*, moderator, filters: QueueFilters) -> QueuePage:
+    """One page of the queue, each item a ``case_payload`` with a ``preview`` of its target,
+    and how many cases are open in all.
 
     Keyset on ``(severity, id)``: after the cursor's case come those less severe, or as severe
-    and younger. Two queries (the cases with their people; the posts and comments they are
-    about), whatever the page's size or depth."""
+    and younger. One query whatever the page's size or depth (two when the page is empty: the
+    open count is then asked on its own)."""
     shape = (
         filters.reason is not None,
         filters.kind is not None,
@@ -190,75 +235,57 @@ def queue_page(*, moderator, filters: QueueFilters) -> Page:
     has_more = len(rows) > filters.limit
     rows = rows[: filters.limit]
     next_cursor = f"{rows[-1]['severity']}-{rows[-1]['id']}" if has_more and rows else None
-    previews = _previews(rows)
+    thumb = _case_media_url(SimpleNamespace(id=0), "thumb").replace("/0/", "/{}/")
     items = []
     for row in rows:
-        item = {
-            "id": str(row["id"]),
-            "target": {"type": row["target_type"], "id": str(row["target_id"])},
-            "subject": row["subject__username"],
-            "status": row["status"],
-            "reason": row["reason"],
-            "severity": row["severity"],
-            "assigned_to": row["assigned_to__username"],
-            "escalated": row["escalated"],
-            "reports_count": row["reports_count"],
-            "flags_count": row["flags_count"],
-            "decision": row["decision"] or None,
-            "created_at": row["created_at"].isoformat() if row["created_at"] else None,
-            "closed_at": row["closed_at"].isoformat() if row["closed_at"] else None,
-        }
-        item["preview"] = previews.get((row["target_type"], row["target_id"]))
-        items.append(item)
-    return Page(items=items, next_cursor=next_cursor)
-
-
-def _previews(rows: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
-    """What the queue shows of each target: posts and comments in one query, people from the
-    page's own row."""
-    from apps.media.models import Asset
-    from apps.posts.models import Comment, Post
-
-    out: dict[tuple[str, int], dict[str, Any]] = {}
-    post_ids = [r["target_id"] for r in rows if r["target_type"] == Target.POST]
-    comment_ids = [r["target_id"] for r in rows if r["target_type"] == Target.COMMENT]
-    if post_ids or comment_ids:
-        post, comment, asset = Post._meta.db_table, Comment._meta.db_table, Asset._meta.db_table
-        sql = (
-            f"SELECT 'post', p.id, left(p.caption, 200), p.sensitive, p.removed_at IS NOT NULL,"
-            f" a.id, a.kind, NULL::bigint FROM {post} p JOIN {asset} a ON a.id = p.asset_id"
-            f" WHERE p.id = ANY(%s)"
-            f" UNION ALL SELECT 'comment', c.id, left(c.body, 200), false,"
-            f" c.removed_at IS NOT NULL, NULL, NULL, c.post_id FROM {comment} c"
-            f" WHERE c.id = ANY(%s)"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [post_ids, comment_ids])
-            found = cursor.fetchall()
-        thumb = _case_media_url(SimpleNamespace(id=0), "thumb").replace("/0/", "/{}/")
-        for kind, target_id, text, sensitive, removed, asset_id, media_kind, on_post in found:
-            if kind == "post":
-                out[(Target.POST, target_id)] = {
-                    "caption": text,
-                    "media_kind": media_kind,
-                    "thumb_url": thumb.format(asset_id),
-                    "removed": removed,
-                    "sensitive": sensitive,
-                }
-            else:
-                out[(Target.COMMENT, target_id)] = {
-                    "body": text,
-                    "post_id": str(on_post),
-                    "removed": removed,
-                }
-    for r in rows:
-        if r["target_type"] == Target.USER and r["subject_id"]:
-            out[(Target.USER, r["target_id"])] = {
-                "username": r["subject__username"],
-                "display_name": r["subject__display_name"],
-                "active": r["subject__is_active"],
+        items.append(
+            {
+                "id": str(row["id"]),
+                "target": {"type": row["target_type"], "id": str(row["target_id"])},
+                "subject": row["subject__username"],
+                "status": row["status"],
+                "reason": row["reason"],
+                "severity": row["severity"],
+                "assigned_to": row["assigned_to__username"],
+                "escalated": row["escalated"],
+                "reports_count": row["reports_count"],
+                "flags_count": row["flags_count"],
+                "decision": row["decision"] or None,
+                "created_at": row["created_at"].isoformat() if row["created_at"] else None,
+                "closed_at": row["closed_at"].isoformat() if row["closed_at"] else None,
+                "preview": _preview(row, thumb),
             }
-    return out
+        )
+    open_count = rows[0]["open_count"] if rows else queue_count()
+    return QueuePage(items=items, next_cursor=next_cursor, open_count=open_count or 0)
+
+
+def _preview(row: dict[str, Any], thumb: str) -> dict[str, Any] | None:
+    """What the queue shows of a case's target, from the page's row."""
+    kind = row["target_type"]
+    if kind == Target.POST and row["post_preview"]:
+        p = row["post_preview"]
+        return {
+            "caption": p["caption"],
+            "media_kind": p["media_kind"],
+            "thumb_url": thumb.format(p["asset_id"]),
+            "removed": p["removed_at"] is not None,
+            "sensitive": p["sensitive"],
+        }
+    if kind == Target.COMMENT and row["comment_preview"]:
+        c = row["comment_preview"]
+        return {
+            "body": c["body"],
+            "post_id": str(c["post_id"]),
+            "removed": c["removed_at"] is not None,
+        }
+    if kind == Target.USER and row["subject_id"]:
+        return {
+            "username": row["subject__username"],
+            "display_name": row["subject__display_name"],
+            "active": row["subject__is_active"],
+        }
+    return None
 
 
 def _case_media_url(asset, variant: str) -> str:

@@ -141,7 +141,7 @@ def queue_page(request):
             "filters": filters,
             "reasons": _reasons(),
             "kinds": [t.value for t in Target],
-            "open_count": queue.queue_count(),
+            "open_count": page.open_count,
             "query": request.GET.urlencode(),
         },
     )
