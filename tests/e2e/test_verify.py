@@ -51,6 +51,10 @@ def test_a_visitor_checks_a_copy_on_the_verify_page(live_stack, browser_page):
         "href", f"/p/{post['id']}"
     )
     expect(page.get_by_test_id("verify-record")).to_contain_text("a quiet harbour at dusk")
+    # The record's id leads to its page on the site.
+    expect(page.get_by_test_id("verify-record").get_by_role("link")).to_have_attribute(
+        "href", f"/provenance/{asset['provenance_id']}"
+    )
     expect(page.get_by_test_id("verify-c2pa")).to_be_visible()
 
     # Dropped on the zone: the file as the site served it, an exact copy.

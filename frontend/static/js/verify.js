@@ -95,7 +95,8 @@ function facts(dl, rows) {
   dl.replaceChildren();
   for (const [label, value] of rows) {
     if (value === undefined || value === null || value === "") continue;
-    dl.append(el("dt", { text: label }), el("dd", { text: String(value) }));
+    const dd = value instanceof Node ? el("dd", {}, [value]) : el("dd", { text: String(value) });
+    dl.append(el("dt", { text: label }), dd);
   }
 }
 
@@ -158,8 +159,8 @@ function showRecord(record) {
     ["Backend", record.backend],
     ["Model", [record.model, record.model_version].filter(Boolean).join(" ")],
     ["Seed", record.seed],
-    ["Made", record.created_at],
-    ["Record", record.id],
+    ["Made", record.created_at ? new Date(record.created_at).toLocaleString() : undefined],
+    ["Record", el("a", { text: record.id, attrs: { href: `/provenance/${record.id}` } })],
     ["Record hash", record.record_hash],
   ]);
   box.hidden = false;
