@@ -116,6 +116,31 @@ def test_family_as_its_members_see_it(api, bob, carol, family):
     assert str(records["bigger"].id) not in response.content.decode()
 
 
+def test_a_step_names_its_model_and_parameter_changes(api, alice, bob, made, post_of):
+    base = made(alice, "a red fox in snow", seed=1)
+    base_post = post_of(alice, base)
+    # Same prompt and seed, another quality and size: only what differs is named.
+    remix = made(
+        bob, "a red fox in snow", seed=1, remix_of=base_post["id"], quality="final", width=16
+    )
+    nodes = lineage_of(api(bob), record_for_asset(asset=remix)).json()["nodes"]
+    (own,) = by_relation(nodes, "self")
+    changes = own["changes"]
+    assert changes["params"] == {
+        "quality": {"from": "draft", "to": "final"},
+        "width": {"from": 8, "to": 16},
+        "size": {"from": "8x8", "to": "16x8"},
+    }
+    assert changes["prompt_changed"] is False and "seed" not in changes and "model" not in changes
+    # An upscale of it is made by the editor: the model and the operation change too.
+    bigger = made(bob, "a red fox in snow", op="upscale", inputs=[remix])
+    nodes = lineage_of(api(bob), record_for_asset(asset=bigger)).json()["nodes"]
+    (own,) = by_relation(nodes, "self")
+    assert own["changes"]["op"] == {"from": "generate", "to": "upscale"}
+    assert own["changes"]["model"]["from"] == "vivid-procedural"
+    assert own["changes"]["model"]["to"] != "vivid-procedural"
+
+
 def test_a_record_others_may_not_see_has_no_lineage_for_them(api, bob, family):
     assert (
         api(bob).get(f"/api/v1/provenance/{family['records']['private'].id}/lineage").status_code
