@@ -1,0 +1,253 @@
+"""Moderation in a real browser, against real server processes: a report on a post reaches a
+moderator's open queue live; the moderator opens the case, reveals the blurred media and removes
+the post; it is gone for visitors; its author is told, reads "removed by the moderators" on the
+post's page and appeals there; another moderator reverses the decision on the appeals page; the
+post is back for everyone and its author is told. And the count of open cases in moderators'
+navigation, kept current live.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.test_live_feed import (
+    SocketFrames,
+    api,
+    api_sign_up,
+    assert_not_reloaded,
+    card,
+    expect_image_loaded,
+    expect_live,
+    generate,
+    log_in,
+    mark_page,
+    publish,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def make_moderator(username: str) -> None:
+    """The role given the way operators and tests give it (``grant_moderator`` calls the same)."""
+    from apps.accounts.models import User
+    from apps.moderation.roles import role_set
+
+    role_set(user=User.objects.get(username=username), role="moderator")
+
+
+def filter_of(locator) -> str:
+    return locator.evaluate("el => getComputedStyle(el).filter")
+
+
+def in_public_feed(page: Page, post_id: str):
+    page.goto("/?tab=public")
+    return card(page, post_id)
+
+
+def test_a_moderator_handles_a_report_from_queue_to_reversed_appeal(live_stack, browser_page):
+    ada = api_sign_up(live_stack, "ada")  # the author
+    api_sign_up(live_stack, "ben")  # the reporter
+    api_sign_up(live_stack, "mia")  # the moderator who removes
+    api_sign_up(live_stack, "max")  # the moderator who decides the appeal
+    make_moderator("mia")
+    make_moderator("max")
+    asset = generate(live_stack, ada["token"], prompt="a storm over a lighthouse")[0]
+    post = publish(live_stack, ada["token"], asset, "Storm at the lighthouse #sea")
+    post_url = f"/p/{post['id']}"
+
+    visitor = browser_page("visitor", viewport={"width": 1280, "height": 900})
+    expect(in_public_feed(visitor, post["id"])).to_be_visible()
+
+    # Mia keeps the queue open: nothing waits yet.
+    mia = browser_page("mia", viewport={"width": 1280, "height": 900})
+    mia_frames = SocketFrames(mia)
+    log_in(mia, "mia")
+    mia.get_by_test_id("moderation-link").click()
+    expect(mia).to_have_url(re.compile(r"/moderation/$"))
+    expect(mia.get_by_test_id("queue-empty")).to_be_visible()
+    expect(mia.get_by_test_id("open-count")).to_have_text("0")
+    expect_live(mia)
+    mia_frames.wait_subscribed("moderation")
+    mark_page(mia)
+
+    # Ben reports the post from its page: report link → reason → send.
+    ben = browser_page("ben", viewport={"width": 1280, "height": 900})
+    log_in(ben, "ben")
+    ben.goto(post_url)
+    ben.get_by_test_id("report-post").click()
+    form = ben.get_by_test_id("report-form")
+    expect(form).to_be_visible()
+    form.get_by_label("Violence").check()
+    form.get_by_label("Details (optional)").fill("Looks like a real shipwreck with people.")
+    form.get_by_role("button", name="Send report").click()
+    expect(ben).to_have_url(re.compile(r"/reports/mine$"))
+    expect(ben.get_by_test_id("my-reports")).to_contain_text("being reviewed")
+
+    # The case appears in Mia's queue without a reload, the count with it. (The row drawn from
+    # the live event names the author, not the caption: the event carries no preview.)
+    row = mia.locator("#queue-rows tr").filter(has_text="by @ada")
+    expect(row).to_be_visible()
+    expect(row).to_have_attribute("data-reason", "violence")
+    expect(row).to_contain_text("by @ada")
+    expect(mia.get_by_test_id("open-count")).to_have_text("1")
+    expect(mia.locator("#moderation-badge")).to_have_text("1")
+    assert_not_reloaded(mia)
+
+    # The case view: the media blurred until clicked, the caption, the report.
+    row.get_by_role("link").first.click()
+    expect(mia).to_have_url(re.compile(r"/moderation/cases/\d+$"))
+    case_url = mia.url
+    expect(mia.get_by_test_id("case-caption")).to_have_text("Storm at the lighthouse #sea")
+    expect(mia.get_by_test_id("case-prompt")).to_have_text("a storm over a lighthouse")
+    expect(mia.get_by_test_id("case-reports")).to_contain_text("@ben")
+    media = mia.get_by_test_id("case-media")
+    image = media.locator("img")
+    expect_image_loaded(image)
+    expect(media).to_have_class(re.compile(r"\bblurred\b"))
+    assert "blur" in filter_of(image)
+    media.click()
+    expect(media).not_to_have_class(re.compile(r"\bblurred\b"))
+    assert filter_of(image) == "none"
+
+    # Remove, with a reason and a note.
+    act = mia.get_by_test_id("action-form")
+    act.get_by_label("Action").select_option("remove")
+    act.get_by_label("Reason").select_option("violence")
+    act.get_by_label("Note").fill("Graphic wreck imagery.")
+    act.get_by_role("button", name="Apply").click()
+    expect(mia.locator(".flash")).to_contain_text("Done: remove")
+    expect(mia.get_by_test_id("case-status")).not_to_have_text("open")
+    expect(mia.get_by_test_id("case-actions")).to_contain_text("remove (violence) by @mia")
+    expect(mia.get_by_test_id("case-actions")).to_contain_text("Graphic wreck imagery.")
+
+    # Gone for a visitor: the page answers 404, the public feed does not show it.
+    assert visitor.goto(post_url).status == 404
+    feed = in_public_feed(visitor, post["id"])
+    expect(visitor.locator("main")).to_be_visible()
+    expect(feed).to_have_count(0)
+
+    # Ben learns the outcome of his report.
+    ben.goto("/reports/mine")
+    expect(ben.get_by_test_id("outcome")).to_contain_text("upheld")
+
+    # Ada is told (a notification of kind moderation) and her post's page says why.
+    author = browser_page("ada", viewport={"width": 1280, "height": 900})
+    log_in(author, "ada")
+    expect(author.locator("#notifications-badge")).to_be_visible()
+    author.get_by_role("link", name=re.compile("Notifications")).click()
+    notice = author.locator('[data-testid="notifications"] li[data-type="moderation"]')
+    expect(notice).to_have_count(1)
+    expect(notice).to_contain_text("removed by the moderators")
+    author.goto(post_url)
+    removed = author.get_by_test_id("removed-notice")
+    expect(removed).to_contain_text("removed by the moderators")
+    expect(removed).to_contain_text("violent content that breaks the rules")
+
+    # She appeals from that page.
+    appeal = author.get_by_test_id("appeal-form")
+    appeal.get_by_label("Why should the moderators change their decision?").fill(
+        "It is a painting of a storm; nobody is in it."
+    )
+    appeal.get_by_role("button", name="Send appeal").click()
+    expect(author.get_by_test_id("appeal-status")).to_contain_text("waiting for a moderator")
+    expect(author.get_by_test_id("appeal-form")).to_have_count(0)
+
+    # Mia took the decision: the appeals page does not let her decide it.
+    mia.goto("/moderation/appeals")
+    pending = mia.get_by_test_id("appeals").locator("li").filter(has_text="@ada appeals")
+    expect(pending).to_contain_text("You took this decision")
+    expect(pending.get_by_role("button", name="Reverse")).to_have_count(0)
+
+    # Max, another moderator, reverses it.
+    max_ = browser_page("max", viewport={"width": 1280, "height": 900})
+    log_in(max_, "max")
+    max_.goto("/moderation/appeals")
+    pending = max_.get_by_test_id("appeals").locator("li").filter(has_text="@ada appeals")
+    expect(pending).to_contain_text("remove")
+    expect(pending).to_contain_text("It is a painting of a storm")
+    pending.get_by_label("Note to keep").fill("A painting; no real people.")
+    pending.get_by_role("button", name="Reverse").click()
+    expect(max_.locator(".flash")).to_contain_text("Appeal reversed")
+    expect(max_.get_by_test_id("appeals")).to_contain_text("No appeal is waiting.")
+    max_.goto(case_url)
+    expect(max_.get_by_test_id("case-actions")).to_contain_text("reversed")
+
+    # Back for the visitor: its page and the public feed.
+    assert visitor.goto(post_url).status == 200
+    expect(visitor.locator(".card.large")).to_contain_text("Storm at the lighthouse")
+    expect(in_public_feed(visitor, post["id"])).to_be_visible()
+
+    # Ada is told, and her page is the post again.
+    author.goto("/notifications")
+    notices = author.locator('[data-testid="notifications"] li[data-type="moderation"]')
+    expect(notices).to_have_count(2)
+    expect(notices.first).to_contain_text("reversed their decision")
+    author.goto(post_url)
+    expect(author.get_by_test_id("removed-notice")).to_have_count(0)
+    expect(author.locator(".card.large")).to_contain_text("Storm at the lighthouse")
+
+
+def test_moderators_see_the_count_of_open_cases_in_the_navigation(live_stack, browser_page):
+    ada = api_sign_up(live_stack, "ada")
+    ben = api_sign_up(live_stack, "ben")
+    cat = api_sign_up(live_stack, "cat")
+    api_sign_up(live_stack, "mia")
+    make_moderator("mia")
+    assets = generate(live_stack, ada["token"], prompt="a field of red poppies", count=2)
+    first = publish(live_stack, ada["token"], assets[0], "Poppies one")
+    second = publish(live_stack, ada["token"], assets[1], "Poppies two")
+
+    # Mia reads her feed; no case is open, so no count shows.
+    mia = browser_page("mia", viewport={"width": 1280, "height": 900})
+    frames = SocketFrames(mia)
+    log_in(mia, "mia")
+    link = mia.get_by_test_id("moderation-link")
+    badge = mia.locator("#moderation-badge")
+    expect(link).to_be_visible()
+    expect(badge).to_be_hidden()
+    expect_live(mia)
+    frames.wait_subscribed("moderation")
+    mark_page(mia)
+
+    # Reports open cases: the count follows live.
+    for reporter, target in ((ben, first), (cat, second)):
+        api(
+            live_stack,
+            "POST",
+            "reports",
+            token=reporter["token"],
+            body={"target": {"type": "post", "id": target["id"]}, "reason": "spam"},
+        )
+    expect(badge).to_be_visible()
+    expect(badge).to_have_text("2")
+    # A second report on an open case joins it: still two cases.
+    api(
+        live_stack,
+        "POST",
+        "reports",
+        token=cat["token"],
+        body={"target": {"type": "post", "id": first["id"]}, "reason": "spam"},
+    )
+    frames.wait_for(
+        lambda f: f.get("type") == "moderation.case" and f.get("case", {}).get("reports_count") == 2
+    )
+    expect(badge).to_have_text("2")
+    assert_not_reloaded(mia)
+
+    # Dismissing one from its case page leaves one.
+    link.click()
+    mia.locator("#queue-rows tr").filter(has_text="Poppies two").get_by_role("link").first.click()
+    act = mia.get_by_test_id("action-form")
+    act.get_by_label("Action").select_option("dismiss")
+    act.get_by_role("button", name="Apply").click()
+    expect(mia.locator(".flash")).to_contain_text("Done: dismiss")
+    expect(mia.locator("#moderation-badge")).to_have_text("1")
+
+    # People who do not moderate have no such link.
+    person = browser_page("ben", viewport={"width": 1280, "height": 900})
+    log_in(person, "ben")
+    expect(person.get_by_role("link", name="Feed", exact=True)).to_be_visible()
+    expect(person.get_by_test_id("moderation-link")).to_have_count(0)
