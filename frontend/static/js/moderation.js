@@ -78,7 +78,11 @@ function row(c) {
     id: `case-${c.id}`, "data-case-id": c.id, "data-severity": c.severity, "data-reason": c.reason,
     "data-kind": c.target.type, "data-escalated": c.escalated ? "1" : "0", "data-assigned": c.assigned_to || "",
   });
-  const reason = el("td", {}, el("span", { class: `badge sev-${c.reason}`, text: c.reason }));
+  const pick = el("input", {
+    type: "checkbox", name: "case_ids", value: c.id, form: "bulk-form",
+    "aria-label": `Select case ${c.id}`, "data-testid": "bulk-select",
+  });
+  const reason = el("td", {}, pick, " ", el("span", { class: `badge sev-${c.reason}`, text: c.reason }));
   if (c.escalated) reason.append(" ", el("span", { class: "badge escalated", text: "escalated" }));
   const link = el("a", { href: `/moderation/cases/${c.id}` });
   if (c.preview?.thumb_url) link.append(el("img", { class: "queue-thumb blurred", src: c.preview.thumb_url, alt: "", width: 48, height: 48 }));
