@@ -295,6 +295,11 @@ def _notify_author(case: Case, action: ModerationAction) -> None:
     post = None
     if case.target_type == Target.POST:
         post = Post.objects.filter(id=case.target_id).first()
+    elif case.target_type == Target.COMMENT:  # the notice links to the post it was under
+        from apps.posts.models import Comment
+
+        comment = Comment.objects.select_related("post").filter(id=case.target_id).first()
+        post = comment.post if comment is not None else None
     notice_add(recipient=user, text=action.message, post=post)
 
 

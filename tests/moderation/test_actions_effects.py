@@ -184,8 +184,10 @@ def test_a_removed_comment_vanishes_from_comment_lists(alice, bob, carol, publis
     assert act(mod_api, case, "remove", reason_code="harassment").status_code == 201
     for viewer in (None, alice, bob, carol):
         assert not any(comment_seen(viewer).values())
-    # The post itself stays.
+    # The post itself stays; the commenter's notice leads to it.
     assert client_for(carol).get(f"/api/v1/posts/{post['id']}").status_code == 200
+    notice = Notification.objects.get(recipient=bob, kind="moderation")
+    assert "comment was removed" in notice.text and notice.post_id == int(post["id"])
 
 
 def test_a_suspension_ends_sessions_and_tokens_and_lifts_on_time(
