@@ -45,6 +45,26 @@ def test_production_passes_the_deploy_check():
     assert "no issues" in result.stdout
 
 
+def test_the_verify_limits_come_from_the_environment():
+    """The README tells operators to set these variables: they must reach the settings."""
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.VERIFY_RATE_LIMIT, s.VERIFY_RATE_WINDOW_S, s.VERIFY_CPU_S)"
+    )
+    result = run_manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        code,
+        VERIFY_RATE_LIMIT="7",
+        VERIFY_RATE_WINDOW_S="30",
+        VERIFY_CPU_S="1.5",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["7", "30", "1.5"]
+
+
 @pytest.mark.django_db
 def test_openapi_schema_describes_the_api(anon):
     response = anon.get("/api/schema/", HTTP_ACCEPT="application/json")

@@ -287,6 +287,9 @@ C2PA_SIGNING_CERT = env.str("C2PA_SIGNING_CERT", default="")
 C2PA_SIGNING_KEY = env.str("C2PA_SIGNING_KEY", default="")
 C2PA_TRUST_ANCHORS = env.str("C2PA_TRUST_ANCHORS", default="")
 C2PA_KEYS_DIR = Path(env.str("C2PA_KEYS_DIR", default=str(LEDGER_KEYS_DIR / "c2pa")))
+# The public /verify upload (apps.provenance.verify): files one client address may check per window.
+VERIFY_RATE_LIMIT = env.int("VERIFY_RATE_LIMIT", default=20)
+VERIFY_RATE_WINDOW_S = env.int("VERIFY_RATE_WINDOW_S", default=60)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -352,6 +355,8 @@ MEDIA_UPLOAD_TIME_LIMIT_S = env.float("MEDIA_UPLOAD_TIME_LIMIT_S", default=20.0)
 # of one person / one address processed at once (429 rate_limited beyond).
 MEDIA_UPLOAD_WORKERS = env.int("MEDIA_UPLOAD_WORKERS", default=4)
 MEDIA_UPLOAD_CPU_S = env.float("MEDIA_UPLOAD_CPU_S", default=2.0)
+# CPU time for a /verify file's keyframe and credential reads.
+VERIFY_CPU_S = env.float("VERIFY_CPU_S", default=MEDIA_UPLOAD_CPU_S)
 MEDIA_UPLOAD_MEMORY_MB = env.int("MEDIA_UPLOAD_MEMORY_MB", default=256)
 MEDIA_UPLOAD_PER_PERSON = env.int("MEDIA_UPLOAD_PER_PERSON", default=2)
 MEDIA_UPLOAD_PER_ADDRESS = env.int("MEDIA_UPLOAD_PER_ADDRESS", default=4)
