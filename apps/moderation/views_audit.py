@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from django.http import Http404
 from django.shortcuts import render
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_safe
 
 from apps.core.exceptions import ApplicationError
@@ -57,7 +58,14 @@ def audit_page(request):
         error = _why(e)
         filters, params = auditlog.AuditFilters(), PageParams()
     page = auditlog.audit_page(filters=filters, params=params)
-    rows = [{**e, "changes": _changes(e["before"], e["after"])} for e in page.items]
+    rows = [
+        {
+            **e,
+            "when": parse_datetime(e["created_at"]),
+            "changes": _changes(e["before"], e["after"]),
+        }
+        for e in page.items
+    ]
     query = filters.as_query()
     next_query = urlencode({**query, "cursor": page.next_cursor}) if page.next_cursor else ""
     return render(
@@ -133,13 +141,18 @@ def _reason_rows(summary: dict) -> list[dict]:
 
 
 def _changes(before: dict, after: dict) -> list[dict[str, str]]:
-    """What an entry changed, key by key, as text (``before`` → ``after``)."""
+    """What an entry changed, key by key, as text (``before`` → ``after``); keys that kept
+    their value are left out."""
 
     def text(value) -> str:
         return "—" if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
     keys = list(dict.fromkeys([*before, *after]))
-    return [{"key": k, "before": text(before.get(k)), "after": text(after.get(k))} for k in keys]
+    return [
+        {"key": k, "before": text(before.get(k)), "after": text(after.get(k))}
+        for k in keys
+        if before.get(k) != after.get(k)
+    ]
 
 
 def _duration(seconds: float | None) -> str | None:
