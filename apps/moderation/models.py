@@ -177,6 +177,28 @@ class Case(BaseModel):
         indexes = [
             # The queue: open cases, most severe first, then oldest (ids sort by time).
             models.Index(fields=["-severity", "id"], condition=Q(status="open"), name="case_queue"),
+            # The queue's filters, each in queue order (a rare reason or a moderator's own cases
+            # would otherwise be found by reading past every more urgent case).
+            models.Index(
+                fields=["reason", "-severity", "id"],
+                condition=Q(status="open"),
+                name="case_queue_reason",
+            ),
+            models.Index(
+                fields=["target_type", "-severity", "id"],
+                condition=Q(status="open"),
+                name="case_queue_kind",
+            ),
+            models.Index(
+                fields=["assigned_to", "-severity", "id"],
+                condition=Q(status="open", assigned_to__isnull=False),
+                name="case_queue_assigned",
+            ),
+            models.Index(
+                fields=["-severity", "id"],
+                condition=Q(status="open", escalated=True),
+                name="case_queue_escalated",
+            ),
             models.Index(fields=["subject", "-id"], name="case_subject_recent"),
             models.Index(fields=["target_type", "target_id"], name="case_target"),
         ]
