@@ -96,6 +96,8 @@ class QueueApi(ModeratorCasesApi):
                 "items": page.items,
                 "next_cursor": page.next_cursor,
                 "open_count": page.open_count,
+                # The count stops at the cap: "at least this many".
+                "open_count_capped": page.open_count >= queue.OPEN_COUNT_CAP,
             }
         )
 

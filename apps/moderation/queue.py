@@ -118,9 +118,27 @@ def queue_cases(*, moderator, filters: QueueFilters) -> QuerySet[Case]:
     return cases.order_by("-severity", "id")
 
 
+# Counting stops here: past it the queue says "1000+" (reading 100,000 entries of the index on
+# every page of every moderator would cost more than the page itself).
+OPEN_COUNT_CAP = 1000
+
+
+def _open_count_sql() -> str:
+    table = Case._meta.db_table
+    return (
+        f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE status = 'open'"
+        f" LIMIT {OPEN_COUNT_CAP}) AS open_cases"
+    )
+
+
 def queue_count(*, moderator=None) -> int:
-    """How many cases are open (the count in moderators' navigation)."""
-    return Case.objects.filter(status=Case.Status.OPEN).count()
+    """How many cases are open, up to ``OPEN_COUNT_CAP`` (the count in moderators'
+    navigation and on the queue)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(_open_count_sql())
+        return cursor.fetchone()[0]
 
 
 # Placeholders of the compiled queue query: values no real row or request has (the severity one
@@ -148,11 +166,12 @@ _QUEUE_COLUMNS = (
 )
 
 
-def _queue_queryset(reason: bool, kind: bool, mine: bool, escalated: bool, after: bool, n: int):
-    """The page's one query for a shape of filters, written with placeholders: the cases with
-    their people, what each post or comment says (a subquery per row of the page, by primary
-    key), and the count of open cases (computed once, uncorrelated)."""
-    from django.db.models import Count, OuterRef, Subquery
+def _queue_queryset(reason: bool, kind: bool, mine: bool, escalated: bool, after: str, n: int):
+    """The page's query for a shape of filters, written with placeholders: the cases with
+    their people and what each post or comment says (a subquery per row of the page, by
+    primary key), and the count of open cases up to the cap (computed once, uncorrelated)."""
+    from django.db.models import IntegerField, OuterRef, Subquery
+    from django.db.models.expressions import RawSQL
     from django.db.models.functions import JSONObject, Left
 
     from apps.posts.models import Comment, Post
@@ -167,8 +186,12 @@ def _queue_queryset(reason: bool, kind: bool, mine: bool, escalated: bool, after
             escalated=escalated,
         ),
     )
-    if after:
-        cases = cases.filter(Q(severity__lt=_SEV) | Q(severity=_SEV, id__gt=_AFTER))
+    # After a cursor, two ranges of the index, each read in order: the rest of the cursor's
+    # severity, then the less severe (one OR would read the index from its start).
+    if after == "same":
+        cases = cases.filter(severity=_SEV, id__gt=_AFTER)
+    elif after == "below":
+        cases = cases.filter(severity__lt=_SEV)
     post = (
         Post.objects.filter(id=OuterRef("target_id"))
         .annotate(
@@ -187,17 +210,10 @@ def _queue_queryset(reason: bool, kind: bool, mine: bool, escalated: bool, after
         .annotate(j=JSONObject(body=Left("body", 200), post_id="post_id", removed_at="removed_at"))
         .values("j")[:1]
     )
-    open_count = (
-        Case.objects.filter(status=Case.Status.OPEN)
-        .order_by()
-        .values("status")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
     return cases.annotate(
         post_preview=Subquery(post),
         comment_preview=Subquery(comment),
-        open_count=Subquery(open_count),
+        open_count=RawSQL(_open_count_sql(), [], output_field=IntegerField()),
     ).values(*_QUEUE_COLUMNS, "post_preview", "comment_preview", "open_count")[:n]
 
 
@@ -218,20 +234,29 @@ def queue_page(*, moderator, filters: QueueFilters) -> QueuePage:
     and how many cases are open in all.
 
     Keyset on ``(severity, id)``: after the cursor's case come those less severe, or as severe
-    and younger. One query whatever the page's size or depth (two when the page is empty: the
-    open count is then asked on its own)."""
-    shape = (
-        filters.reason is not None,
-        filters.kind is not None,
-        filters.assigned_me,
-        filters.escalated,
-        filters.cursor is not None,
-        filters.limit + 1,
-    )
-    values: dict[Any, Any] = {_MOD: moderator.pk, _REASON: filters.reason, _KIND: filters.kind}
-    if filters.cursor is not None:
-        values.update({_SEV: filters.cursor[0], _AFTER: filters.cursor[1]})
-    rows = _queue_query.rows(shape, values)
+    and younger. One query whatever the page's size or depth (two at the end of a severity),
+    the count of open cases (up to ``OPEN_COUNT_CAP``) included."""
+
+    def rows_for(after: str) -> list[dict[str, Any]]:
+        shape = (
+            filters.reason is not None,
+            filters.kind is not None,
+            filters.assigned_me,
+            filters.escalated,
+            after,
+            filters.limit + 1,
+        )
+        values: dict[Any, Any] = {_MOD: moderator.pk, _REASON: filters.reason, _KIND: filters.kind}
+        if filters.cursor is not None:
+            values.update({_SEV: filters.cursor[0], _AFTER: filters.cursor[1]})
+        return _queue_query.rows(shape, values)
+
+    if filters.cursor is None:
+        rows = rows_for("")
+    else:
+        rows = rows_for("same")
+        if len(rows) <= filters.limit and filters.cursor[0] > 0:
+            rows += rows_for("below")
     has_more = len(rows) > filters.limit
     rows = rows[: filters.limit]
     next_cursor = f"{rows[-1]['severity']}-{rows[-1]['id']}" if has_more and rows else None
@@ -257,7 +282,7 @@ def queue_page(*, moderator, filters: QueueFilters) -> QueuePage:
             }
         )
     open_count = rows[0]["open_count"] if rows else queue_count()
-    return QueuePage(items=items, next_cursor=next_cursor, open_count=open_count or 0)
+    return QueuePage(items=items, next_cursor=next_cursor, open_count=open_count)
 
 
 def _preview(row: dict[str, Any], thumb: str) -> dict[str, Any] | None:

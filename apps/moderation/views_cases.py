@@ -141,7 +141,11 @@ def queue_page(request):
             "filters": filters,
             "reasons": _reasons(),
             "kinds": [t.value for t in Target],
-            "open_count": page.open_count,
+            "open_count": (
+                f"{queue.OPEN_COUNT_CAP}+"
+                if page.open_count >= queue.OPEN_COUNT_CAP
+                else page.open_count
+            ),
             "query": request.GET.urlencode(),
         },
     )

@@ -290,3 +290,14 @@ async def test_a_report_opening_a_case_reaches_moderators_sockets_at_once(make_u
     assert (claimed["change"], claimed["case"]["assigned_to"]) == ("claimed", "mod")
     await ws.disconnect()
     await outsider.disconnect()
+
+
+def test_the_open_count_stops_at_the_cap(monkeypatch, moderator, make_user, alice, publish):
+    reporter = make_user()
+    for _ in range(4):
+        reported(reporter, publish(alice))
+    assert queue.queue_count() == 4
+    monkeypatch.setattr(queue, "OPEN_COUNT_CAP", 3)
+    assert queue.queue_count() == 3
+    nav = site(moderator).get("/").content.decode()
+    assert 'id="moderation-badge" data-open="3+"' in nav

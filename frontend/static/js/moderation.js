@@ -12,7 +12,7 @@ function refreshCount() {
   countTimer = setTimeout(async () => {
     try {
       const page = await api("moderation/queue?limit=1");
-      setCount(page.open_count);
+      setCount(page.open_count_capped ? `${page.open_count}+` : page.open_count);
     } catch { /* the next event or page load corrects it */ }
   }, 300);
 }
@@ -21,7 +21,7 @@ function setCount(n) {
   if (badge) {
     badge.textContent = n;
     badge.dataset.open = n;
-    badge.hidden = !n;
+    badge.hidden = !n || n === "0";
   }
   const heading = document.querySelector('[data-testid="open-count"]');
   if (heading) heading.textContent = n;
