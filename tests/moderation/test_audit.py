@@ -209,3 +209,20 @@ def test_the_database_refuses_changes_to_entries(moderator):
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEntry.objects.filter(id=entry.id).delete()
     assert AuditEntry.objects.get(id=entry.id).note == entry.note
+
+
+def test_a_page_of_the_log_is_two_queries_however_many_moderators(make_user, alice, publish):
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.core.pagination import PageParams
+    from apps.moderation.auditlog import AuditFilters, audit_page
+
+    moderators = [make_user(f"moderator{i}") for i in range(5)]
+    for mod in moderators:
+        role_set(user=mod, role="moderator")
+    for mod in moderators:
+        cases.case_escalate(moderator=mod, case_id=reported(alice, publish(make_user())).id)
+    with CaptureQueriesContext(connection) as queries:
+        page = audit_page(filters=AuditFilters(), params=PageParams(limit=100))
+    assert len(page.items) == 10 and len(queries) == 2
+    assert {e["actor"]["username"] for e in page.items} == {m.username for m in moderators}
