@@ -40,6 +40,8 @@ def _test_settings(settings, tmp_path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     # Password hashing is deliberately slow; tests hash many passwords and prove nothing by it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Rate limits stay on, with counters of each test's own (all tests come from 127.0.0.1).
+    settings.RATE_LIMITS_KEY_PREFIX = f"{settings.CACHES['default']['KEY_PREFIX']}:{tmp_path.name}"
 
 
 _counter = iter(range(1, 10**9))

@@ -20,6 +20,7 @@ from apps.accounts.serializers import (
     TokenCreateIn,
     TokenOut,
 )
+from apps.core import ratelimit
 from apps.core.api import validated
 from apps.core.exceptions import ApplicationError
 
@@ -30,6 +31,7 @@ class SignupApi(APIView):
 
     @extend_schema(request=SignupIn, responses={201: SignupOut}, operation_id="auth_signup")
     def post(self, request):
+        ratelimit.limit_take("signup_address", key=ratelimit.client_address(request))
         data = validated(SignupIn, request.data)
         user = services.user_create(**data)
         _, raw = services.token_create(user=user, name="sign-up")
@@ -62,12 +64,15 @@ class TokensApi(APIView):
     )
     def post(self, request):
         data = validated(TokenCreateIn, request.data)
-        token, raw = services.token_create_with_password(
-            username=data["username"],
-            password=data["password"],
-            scopes=data.get("scopes") or services.DEFAULT_SCOPES,
-            name=data.get("name", ""),
-        )
+        with ratelimit.login_attempt(
+            username=data["username"], address=ratelimit.client_address(request)
+        ):
+            token, raw = services.token_create_with_password(
+                username=data["username"],
+                password=data["password"],
+                scopes=data.get("scopes") or services.DEFAULT_SCOPES,
+                name=data.get("name", ""),
+            )
         token.token = raw
         return Response(TokenCreatedOut(token).data, status=status.HTTP_201_CREATED)
 

@@ -4,11 +4,14 @@ from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.accounts import selectors, services
 from apps.accounts.forms import AvatarForm, PasswordChangeForm, SignupForm
+from apps.core import ratelimit
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams
 from apps.posts.selectors import feed_user
@@ -17,6 +20,14 @@ from apps.social import services as social_services
 
 def signup(request):
     form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        try:
+            ratelimit.limit_take("signup_address", key=ratelimit.client_address(request))
+        except ApplicationError as e:
+            form.add_error(None, e.message)
+            response = render(request, "accounts/signup.html", {"form": form}, status=429)
+            response["Retry-After"] = str(e.retry_after)
+            return response
     if request.method == "POST" and form.is_valid():
         try:
             user = services.user_create(**form.cleaned_data)
@@ -53,9 +64,36 @@ def password_change(request):
     return render(request, "accounts/password.html", {"form": form})
 
 
+class LoginForm(AuthenticationForm):
+    """Django's log-in form, counted against the log-in rate limits (apps.core.ratelimit)."""
+
+    retry_after: int | None = None
+
+    def clean(self):
+        try:
+            with ratelimit.login_attempt(
+                username=self.cleaned_data.get("username") or "",
+                address=ratelimit.client_address(self.request),
+            ):
+                return super().clean()
+        except ApplicationError as e:
+            if e.code != "rate_limited":
+                raise
+            self.retry_after = e.retry_after
+            raise ValidationError(e.message, code="rate_limited") from e
+
+
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+    authentication_form = LoginForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after is not None:  # the same page, as 429 with Retry-After
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
 
 
 class LogoutView(auth_views.LogoutView):

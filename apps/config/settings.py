@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.core.ratelimit.SiteWritesMiddleware",
 ]
 
 ROOT_URLCONF = "apps.config.urls"
@@ -291,6 +292,19 @@ C2PA_KEYS_DIR = Path(env.str("C2PA_KEYS_DIR", default=str(LEDGER_KEYS_DIR / "c2p
 VERIFY_RATE_LIMIT = env.int("VERIFY_RATE_LIMIT", default=20)
 VERIFY_RATE_WINDOW_S = env.int("VERIFY_RATE_WINDOW_S", default=60)
 
+# --- Rate limits (apps.core.ratelimit): "<count>/<window>", window in s, m, h or d -----------
+# RATE_LIMITS_ENABLED=0 turns them all off (load tests, benchmarks).
+RATE_LIMITS_ENABLED = env.bool("RATE_LIMITS_ENABLED", default=True)
+RATE_LIMITS = {
+    "login_account": env.str("RATE_LIMIT_LOGIN_ACCOUNT", default="10/15m"),  # failed log-ins
+    "login_address": env.str("RATE_LIMIT_LOGIN_ADDRESS", default="30/15m"),  # failed log-ins
+    "signup_address": env.str("RATE_LIMIT_SIGNUP_ADDRESS", default="10/1h"),
+    "writes_user": env.str("RATE_LIMIT_WRITES_USER", default="120/1m"),
+    "socket_address": env.str("RATE_LIMIT_SOCKETS_ADDRESS", default="60/1m"),
+}
+# The deepest nesting of arrays and objects a JSON body may have (apps.core.parsers).
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
+
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -371,7 +385,8 @@ REST_FRAMEWORK = {
         "rest_framework.permissions.IsAuthenticated",
         "apps.accounts.auth.TokenScopes",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.BoundedJSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.core.ratelimit.WritesThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -71,6 +71,19 @@ def _is_moderator(user, token) -> bool:
     return is_moderator(user, token)
 
 
+async def _connection_allowed(scope) -> bool:
+    """Count this connection against its address's ``socket_address`` rate limit."""
+    from apps.core import ratelimit
+    from apps.core.exceptions import ApplicationError
+
+    client = scope.get("client") or ("unknown", 0)
+    try:
+        await ratelimit.limit_take_async("socket_address", key=ratelimit.address_key(client[0]))
+    except ApplicationError:
+        return False
+    return True
+
+
 def _author_of(event: dict) -> int | None:
     """The author of a post or comment event, for events sent without an ``author_id``."""
     for key in ("post", "comment"):
@@ -129,6 +142,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.post_authors: dict[int, int] = {}  # watched post → its author
         self.present = False
         self.bucket = limits.TokenBucket(limits.frames_per_second(), limits.frame_burst())
+        if not await _connection_allowed(self.scope):
+            await self.accept()  # accepted only to tell the client why, with the close code
+            await self.close(code=limits.CLOSE_CONNECT_RATE)
+            return
         if not self.authenticated:
             await self.accept()
             return

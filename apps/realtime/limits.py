@@ -17,6 +17,8 @@ CLOSE_AUTH = 4001  # credentials refused, revoked, logged out or password change
 CLOSE_SUSPENDED = 4003  # the account was suspended
 CLOSE_RATE = 4008  # too many frames too fast
 CLOSE_TOO_MANY_SOCKETS = 4029  # the user already holds the most sockets allowed
+# Too many connections opened from this address (RATE_LIMIT_SOCKETS_ADDRESS): wait a minute.
+CLOSE_CONNECT_RATE = 4030
 CLOSE_TOO_BIG = 1009  # a frame larger than MAX_FRAME_BYTES
 CLOSE_RESTART = 1012  # the server is restarting: reconnect (to another process)
 
