@@ -89,7 +89,8 @@ def _error_shaped(status: int, body, headers: dict) -> bool:
     if not (isinstance(body, dict) and isinstance(body.get("error"), dict)):
         return False
     if status == 503:
-        return body["error"].get("code") == "unavailable" and "Retry-After" in headers
+        names = {name.lower() for name in headers}
+        return body["error"].get("code") == "unavailable" and "retry-after" in names
     return "code" in body["error"] and "message" in body["error"]
 
 
