@@ -157,6 +157,7 @@ def main() -> None:
         "DATABASE_URL": _bench_db(base),
         "CHANNELS_PREFIX": f"vivid-{run}",
         "CACHE_PREFIX": f"vivid-{run}",
+        "RATE_LIMITS_ENABLED": "0",  # a load, not a person
         "CELERY_PREFIX": f"vivid-{run}:",
         "MEDIA_ROOT": tempfile.mkdtemp(prefix="vivid-bench-outbox-"),
         "DEBUG": "0",

@@ -361,6 +361,7 @@ def main() -> None:
         "DATABASE_URL": _bench_db(base),
         "CHANNELS_PREFIX": f"vivid-{run}",
         "CACHE_PREFIX": f"vivid-{run}",
+        "RATE_LIMITS_ENABLED": "0",  # a load, not a person
         "CELERY_PREFIX": f"vivid-{run}:",
         "MEDIA_ROOT": tempfile.mkdtemp(prefix="vivid-bench-provenance-"),
         # One key for the bench database across runs: earlier runs' records still verify.
