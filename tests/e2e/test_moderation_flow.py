@@ -78,8 +78,14 @@ def test_a_moderator_handles_a_report_from_queue_to_reversed_appeal(
     post = publish(live_stack, ada["token"], asset, "Storm at the lighthouse #sea")
     post_url = f"/p/{post['id']}"
 
+    # A visitor keeps the public feed open.
     visitor = browser_page("visitor", viewport={"width": 1280, "height": 900})
-    expect(in_public_feed(visitor, post["id"])).to_be_visible()
+    visitor_frames = SocketFrames(visitor)
+    visitor_card = in_public_feed(visitor, post["id"])
+    expect(visitor_card).to_be_visible()
+    expect_live(visitor)
+    visitor_frames.wait_subscribed(f"post:{post['id']}")
+    mark_page(visitor)
 
     # Mia keeps the queue open: nothing waits yet.
     mia = browser_page("mia", viewport={"width": 1280, "height": 900})
@@ -142,10 +148,13 @@ def test_a_moderator_handles_a_report_from_queue_to_reversed_appeal(
     expect(mia.get_by_test_id("case-actions")).to_contain_text("remove (violence) by @mia")
     expect(mia.get_by_test_id("case-actions")).to_contain_text("Graphic wreck imagery.")
 
-    # Gone for a visitor: the page answers 404, the public feed does not show it.
+    # Gone for the visitor: off the open feed at once (post.deleted), then its page answers 404
+    # and a fresh public feed does not show it.
+    expect(visitor_card).to_have_count(0)
+    assert_not_reloaded(visitor)
     assert visitor.goto(post_url).status == 404
     feed = in_public_feed(visitor, post["id"])
-    expect(visitor.locator("main")).to_be_visible()
+    expect(visitor.locator("#feed")).to_be_attached()
     expect(feed).to_have_count(0)
 
     # Ben learns the outcome of his report.
