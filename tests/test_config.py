@@ -65,6 +65,23 @@ def test_the_verify_limits_come_from_the_environment():
     assert result.stdout.split() == ["7", "30", "1.5"]
 
 
+def test_the_moderation_settings_come_from_the_environment():
+    names = (
+        "MODERATION_STRIKE_DAYS",
+        "MODERATION_STRIKES_TO_SUSPEND",
+        "MODERATION_BLOCKLIST_DISTANCE",
+        "MODERATION_REPORTS_PER_HOUR",
+    )
+    code = (
+        "from django.conf import settings as s; print(" + ", ".join(f"s.{n}" for n in names) + ")"
+    )
+    result = run_manage(
+        "shell", "-v", "0", "-c", code, **{n: str(i + 41) for i, n in enumerate(names)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["41", "42", "43", "44"]
+
+
 @pytest.mark.django_db
 def test_openapi_schema_describes_the_api(anon):
     response = anon.get("/api/schema/", HTTP_ACCEPT="application/json")

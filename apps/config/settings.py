@@ -291,6 +291,11 @@ C2PA_KEYS_DIR = Path(env.str("C2PA_KEYS_DIR", default=str(LEDGER_KEYS_DIR / "c2p
 # The public /verify upload (apps.provenance.verify): files one client address may check per window.
 VERIFY_RATE_LIMIT = env.int("VERIFY_RATE_LIMIT", default=20)
 VERIFY_RATE_WINDOW_S = env.int("VERIFY_RATE_WINDOW_S", default=60)
+# Moderation (apps.moderation; the README's moderation sections say what each one does).
+MODERATION_STRIKE_DAYS = env.int("MODERATION_STRIKE_DAYS", default=90)
+MODERATION_STRIKES_TO_SUSPEND = env.int("MODERATION_STRIKES_TO_SUSPEND", default=3)
+MODERATION_BLOCKLIST_DISTANCE = env.int("MODERATION_BLOCKLIST_DISTANCE", default=10)
+MODERATION_REPORTS_PER_HOUR = env.int("MODERATION_REPORTS_PER_HOUR", default=30)
 
 # --- Rate limits (apps.core.ratelimit): "<count>/<window>", window in s, m, h or d -----------
 # RATE_LIMITS_ENABLED=0 turns them all off (load tests, benchmarks).
