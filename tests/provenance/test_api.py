@@ -104,6 +104,7 @@ def test_record_page_says_what_the_api_says(client, alice, bob, made, post_of):
     page = client.get(f"/provenance/{record.id}").content.decode()
     assert 'data-testid="provenance-verified"' in page and record.record_hash in page
     assert "lanterns" not in page and 'data-testid="prompt-hidden"' in page
+    assert f'href="/p/{asset.posts.get().id}"' in page  # the record leads to the post showing it
     client.force_login(alice)
     page = client.get(f"/provenance/{record.id}").content.decode()
     assert "lanterns over a canal" in page
