@@ -24,10 +24,14 @@ QUEUES = ["generation", "media", "feed", "default"]
 
 
 def _use_broker(url: str) -> None:
-    """Point this process's Celery producer and workers at ``url`` (new connection pools)."""
+    """Point this process's Celery producer and workers at ``url`` (new connection pools).
+
+    kombu keeps one pool per broker URL for the whole process: closing the old pool without
+    dropping it from that registry would leave every later test with a closed pool."""
+    from kombu import pools
+
     app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
+    pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
 
