@@ -405,6 +405,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MediaKindEnum": "apps.generation.models.GenerationJob.Kind",
         "ReactionKindEnum": ["like", "love", "haha", "wow", "fire"],
+        "ModerationReasonEnum": "apps.moderation.models.Reason",
+        "ModerationActionEnum": "apps.moderation.actions.ACTIONS",
+        "ProtectedTermActionEnum": "apps.moderation.models.ProtectedTerm.Action",
     },
 }
 

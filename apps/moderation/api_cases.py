@@ -42,7 +42,14 @@ _REPORT_FIELDS = {
     "decided_at": serializers.DateTimeField(allow_null=True),
 }
 REPORT_OUT = inline_serializer("ReportOut", _REPORT_FIELDS)
-REPORTS_OUT = inline_serializer("ReportOut", _REPORT_FIELDS, many=True)
+# /reports/mine is cursor-paginated like every list: {items, next_cursor}.
+REPORTS_OUT = inline_serializer(
+    "ReportPage",
+    {
+        "items": REPORT_OUT.__class__(many=True),
+        "next_cursor": serializers.CharField(allow_null=True),
+    },
+)
 
 
 class ReportsApi(APIView):
