@@ -64,6 +64,10 @@ def process_env(**extra: str) -> dict[str, str]:
         CONN_MAX_AGE="0",
         DB_POOL_MAX_SIZE="8",  # the production default (the test process runs without a pool)
         PYTHONUNBUFFERED="1",
+        # Every server a test starts sees the whole run's traffic from one address (127.0.0.1),
+        # many people's sockets and writes a minute: per-address limits would measure the
+        # suite, not a person. The limits are tested in-process (tests/accounts/).
+        RATE_LIMITS_ENABLED="0",
     )
     env.update(extra)
     return env
