@@ -75,7 +75,8 @@ def configured(name: str) -> tuple[int, int]:
     return parse_rate(settings.RATE_LIMITS[name])
 
 
-def _key(scope: str, key: str) -> str:
+def counter_key(scope: str, key: str) -> str:
+    """The Redis key of one counter."""
     # Tests give each test its own namespace (RATE_LIMITS_KEY_PREFIX); otherwise the cache's.
     prefix = getattr(settings, "RATE_LIMITS_KEY_PREFIX", "") or settings.CACHES["default"].get(
         "KEY_PREFIX", "vivid"
@@ -84,7 +85,7 @@ def _key(scope: str, key: str) -> str:
 
 
 @cache
-def _redis() -> redis.Redis:
+def client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
 
 
@@ -99,8 +100,8 @@ def rate_limit_take(*, scope: str, key: str, limit: int, window_s: int, message:
     with ``Retry-After`` (INCR, and EXPIRE on the first of the window)."""
     if not enabled():
         return
-    pipe = _redis().pipeline()
-    name = _key(scope, key)
+    pipe = client().pipeline()
+    name = counter_key(scope, key)
     pipe.incr(name)
     pipe.expire(name, window_s, nx=True)
     pipe.ttl(name)
@@ -119,7 +120,7 @@ return 0
 def rate_limit_give_back(*, scope: str, key: str) -> None:
     """Undo one ``rate_limit_take`` of the current window (an attempt that turned out fine)."""
     if enabled():
-        _redis().eval(_GIVE_BACK, 1, _key(scope, key))
+        client().eval(_GIVE_BACK, 1, counter_key(scope, key))
 
 
 def limit_take(name: str, *, key: str) -> None:
@@ -131,7 +132,7 @@ def limit_take(name: str, *, key: str) -> None:
 _async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _async_redis() -> aredis.Redis:
+def _asyncclient() -> aredis.Redis:
     """One client per event loop (tests run each in its own loop; a server has one)."""
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
@@ -146,8 +147,8 @@ async def limit_take_async(name: str, *, key: str) -> None:
     if not enabled():
         return
     limit, window_s = configured(name)
-    name_key = _key(name, key)
-    async with _async_redis().pipeline() as pipe:
+    name_key = counter_key(name, key)
+    async with _asyncclient().pipeline() as pipe:
         pipe.incr(name_key)
         pipe.expire(name_key, window_s, nx=True)
         pipe.ttl(name_key)

@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import ipaddress
 import time
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import connection
 
+from apps.core import ratelimit
 from apps.core.exceptions import ApplicationError
 from apps.media.models import Asset
 from apps.provenance import matching
@@ -43,52 +41,15 @@ def _setting(name: str, default):
     return getattr(settings, name, default)
 
 
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
-
-
-def _rate_key(client: str) -> str:
-    prefix = settings.CACHES["default"].get("KEY_PREFIX", "vivid")
-    return f"{prefix}:verify:rate:{client}"
-
-
 def rate_limit_take(*, client: str) -> None:
-    """Count one check for ``client`` (an address) in the current window, or raise 429.
-
-    A fixed window in Redis (INCR, and EXPIRE on the first of the window): exact across every
-    web process, one round trip."""
-    limit = int(_setting("VERIFY_RATE_LIMIT", 20))
-    window = int(_setting("VERIFY_RATE_WINDOW_S", 60))
-    key = _rate_key(client)
-    pipe = _redis().pipeline()
-    pipe.incr(key)
-    pipe.expire(key, window, nx=True)
-    pipe.ttl(key)
-    count, _, ttl = pipe.execute()
-    if count > limit:
-        wait = ttl if ttl and ttl > 0 else window
-        raise ApplicationError(
-            "rate_limited",
-            f"Too many files checked from your address; try again in {wait} s.",
-            retry_after=wait,
-        )
-
-
-def client_address(request) -> str:
-    """The address a request came from (``REMOTE_ADDR``: behind a proxy, uvicorn's
-    ``--proxy-headers`` sets it from a trusted proxy's X-Forwarded-For). An IPv6 client counts
-    by its /64, the block one subscriber gets, so a new address per request gains nothing."""
-    address = request.META.get("REMOTE_ADDR", "") or "unknown"
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
+    """Count one check for ``client`` (an address key) in the current window, or raise 429."""
+    ratelimit.rate_limit_take(
+        scope="verify",
+        key=client,
+        limit=int(_setting("VERIFY_RATE_LIMIT", 20)),
+        window_s=int(_setting("VERIFY_RATE_WINDOW_S", 60)),
+        message="Too many files checked from your address.",
+    )
 
 
 # --- the isolated examination -------------------------------------------------------------

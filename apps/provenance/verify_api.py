@@ -9,6 +9,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core import ratelimit
 from apps.media import uploads
 from apps.provenance import verify
 from apps.provenance.serializers import ProvenanceOut
@@ -65,7 +66,7 @@ class VerifyApi(APIView):
     )
     def post(self, request):
         # Counted before the body is read, so a flood costs no parsing.
-        verify.rate_limit_take(client=verify.client_address(request))
+        verify.rate_limit_take(client=ratelimit.client_address(request))
         data = verify.read_upload(request)
         uploader = uploads.Uploader.of(request)
         return Response(verify.verify_file(viewer=request.user, data=data, uploader=uploader))

@@ -12,12 +12,13 @@ import pytest
 from django.db import transaction
 from PIL import Image, ImageEnhance, ImageOps
 
+from apps.core import ratelimit
 from apps.generation.backends.procedural.render import render_scene
 from apps.generation.models import GenerationJob
 from apps.media import images, video
 from apps.media.models import Asset
 from apps.media.services import asset_create
-from apps.provenance import matching, services, verify
+from apps.provenance import matching, services
 from apps.provenance.matching_models import PerceptualKey
 
 pytestmark = pytest.mark.django_db
@@ -28,9 +29,9 @@ PROMPT = "a lighthouse on a cliff at sunset with clouds"
 @pytest.fixture(autouse=True)
 def _fresh_rate_limit():
     """Every test starts with the test client's address not yet counted."""
-    verify._redis().delete(verify._rate_key("127.0.0.1"))
+    ratelimit.client().delete(ratelimit.counter_key("verify", "127.0.0.1"))
     yield
-    verify._redis().delete(verify._rate_key("127.0.0.1"))
+    ratelimit.client().delete(ratelimit.counter_key("verify", "127.0.0.1"))
 
 
 def png(im: Image.Image) -> bytes:
@@ -258,15 +259,15 @@ def test_each_address_is_rate_limited_with_retry_after(anon, settings):
     other = anon.post(
         "/api/v1/provenance/verify", {"file": upload}, format="multipart", REMOTE_ADDR="10.9.8.7"
     )
-    verify._redis().delete(verify._rate_key("10.9.8.7"))
+    ratelimit.client().delete(ratelimit.counter_key("verify", "10.9.8.7"))
     assert other.status_code == 200
 
 
 def test_ipv6_clients_are_counted_by_their_64_block(anon, settings):
     settings.VERIFY_RATE_LIMIT = 1
     data = png(scene(size=96))
-    key = verify._rate_key("2001:db8:1:2::/64")
-    verify._redis().delete(key)
+    key = ratelimit.counter_key("verify", "2001:db8:1:2::/64")
+    ratelimit.client().delete(key)
 
     def from_address(address: str):
         upload = io.BytesIO(data)
@@ -281,7 +282,7 @@ def test_ipv6_clients_are_counted_by_their_64_block(anon, settings):
         assert refused.status_code == 429
         assert refused.json()["error"]["code"] == "rate_limited"
     finally:
-        verify._redis().delete(key)
+        ratelimit.client().delete(key)
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
