@@ -255,8 +255,7 @@ def edit_request(
     if op not in EDIT_OPS:
         raise _invalid("op", f"Choose from {', '.join(EDIT_OPS)}.")
     by_id = {
-        a.id: a
-        for a in Asset.objects.filter(owner=owner, id__in=assets, removed_at__isnull=True)
+        a.id: a for a in Asset.objects.filter(owner=owner, id__in=assets, removed_at__isnull=True)
     }
     missing = [a for a in assets if a not in by_id]
     if missing:

@@ -72,9 +72,7 @@ class ProvenanceRecord(ChainedRecord):
         UPLOAD = "upload"
         BACKFILL = "backfill"  # made before records existed, by a path no longer known
 
-    asset = models.OneToOneField(
-        "media.Asset", on_delete=models.PROTECT, related_name="provenance"
-    )
+    asset = models.OneToOneField("media.Asset", on_delete=models.PROTECT, related_name="provenance")
     creator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="provenance_records"
     )

@@ -318,10 +318,10 @@ class Command(BaseCommand):
     # --- images ------------------------------------------------------------------------------
     def _assets(self, users: np.ndarray) -> list[int]:
         """A pool of real images: procedural paintings (small) or tiny gradients (others)."""
+        from apps.core import outbox
         from apps.generation.backends.procedural.render import encode_png, render_scene
         from apps.generation.models import GenerationJob
         from apps.media.services import asset_create, asset_make_variants
-        from apps.core import outbox
 
         out = []
         owners = User.objects.in_bulk([int(u) for u in users[: self.spec.images]])
