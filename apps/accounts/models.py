@@ -38,6 +38,15 @@ class User(AbstractUser):
     sensitive_media = models.CharField(
         max_length=4, choices=SensitiveMedia.choices, default=SensitiveMedia.BLUR
     )
+    # Links shown on the profile: [{"label": str, "url": str}], at most PROFILE_LINKS_MAX.
+    links = models.JSONField(default=list, blank=True)
+    # Set when the person asks for their account to be deleted: from then on it is gone for
+    # everyone else (like a suspension) and the purge of rows and files waits until
+    # ``deletion_purge_at``; signing in on the site before then cancels it.
+    deletion_requested_at = models.DateTimeField(null=True, blank=True)
+    deletion_purge_at = models.DateTimeField(null=True, blank=True)
+    # Set once the purge has finished; the row stays, pseudonymised, for the signed chains.
+    deleted_at = models.DateTimeField(null=True, blank=True)
     # The profile picture: an asset made from an upload (see media.uploads), shown to everyone.
     avatar = models.ForeignKey(
         "media.Asset",
@@ -81,6 +90,8 @@ class AccessToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Optional: after this the token no longer authenticates.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "-created_at"], name="token_user_created")]
@@ -92,3 +103,42 @@ class AccessToken(models.Model):
 def hash_token(raw: str) -> str:
     """Tokens are long random secrets, so a plain SHA-256 is enough to store them safely."""
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class DataExport(models.Model):
+    """A zip of everything a person has on Vivid, built in the background and kept for a week."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        EXPIRED = "expired"  # the file was deleted after its week
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="data_exports")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    # Storage name of the zip (default storage), its size and SHA-256 once built.
+    file_name = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="export_user_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=["queued", "running", "succeeded", "failed", "expired"]
+                ),
+                name="export_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0) & models.Q(progress__lte=1),
+                name="export_progress_range",
+            ),
+        ]
