@@ -127,6 +127,7 @@ def post_created(*, post_id: int) -> int:
         (time.monotonic() - started) * 1000,
         (time.time() - post.created_at.timestamp()) * 1000,
     )
+    presence.rebuilding()  # after a Redis restart: once more for the pages still coming back
     return sent
 
 

@@ -4,6 +4,7 @@ from celery import shared_task
 
 from apps.core.transient import RETRY_TRANSIENT
 from apps.posts import fanout
+from apps.realtime import presence
 
 # A database or Redis failure retries with backoff instead of dropping the event; running twice
 # sends the hint twice, which pages de-duplicate by post id.
@@ -12,9 +13,13 @@ from apps.posts import fanout
 FANOUT_RETRY = {**RETRY_TRANSIENT, "retry_backoff_max": 2, "max_retries": 30}
 
 
-@shared_task(acks_late=True, **FANOUT_RETRY)
-def fanout_post_created(post_id: int) -> int:
-    return fanout.post_created(post_id=post_id)
+@shared_task(bind=True, acks_late=True, **FANOUT_RETRY)
+def fanout_post_created(self, post_id: int) -> int:
+    try:
+        return fanout.post_created(post_id=post_id)
+    except presence.PresenceRebuilding as e:
+        # Sent to the pages already back; once more when the others have had time to return.
+        raise self.retry(exc=e, countdown=e.retry_in_s) from e
 
 
 @shared_task(acks_late=True, **FANOUT_RETRY)

@@ -14,10 +14,10 @@ A process that dies without cleaning up stops refreshing, so its sockets and use
 only costs an event sent to an empty group.
 
 A Redis restarted without persistence has forgotten everyone; the web processes close their
-sockets with 1012 and the pages register again within about a second. A fan-out asking in that
-window would reach nobody, so ``online_among`` raises ``PresenceRebuilding`` (a connection
-error: the task retries) when Redis has been up less than ``REBUILD_S`` and not everyone asked
-about is online.
+sockets with 1012 and the pages register again within about a second. A fan-out in that window
+sends at once to whoever is back, then ``rebuilding`` tells it to go again when Redis has been up
+``REBUILD_S`` (``PresenceRebuilding``, a connection error with the seconds to wait), so the
+pages that came back later get the post live too; pages de-duplicate the second hint by id.
 """
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ REBUILD_S = 2  # seconds of Redis uptime (whole seconds, as INFO says) sockets n
 
 
 class PresenceRebuilding(redis.ConnectionError):
-    """Redis started moments ago: sockets are still registering; ask again shortly."""
+    """Redis started moments ago: sockets are still registering; send again in ``retry_in_s``."""
+
+    def __init__(self, message: str, retry_in_s: float) -> None:
+        super().__init__(message)
+        self.retry_in_s = retry_in_s
 
 
 # Join: drop expired sockets, refuse past the limit, add this socket, mark the user online.
@@ -182,15 +186,21 @@ def online_among(user_ids: Iterable[int]) -> list[int]:
     with _sync().pipeline(transaction=False) as pipe:
         for start in range(0, len(ids), BATCH):
             pipe.zmscore(online_key(), ids[start : start + BATCH])
-        pipe.info("server")
-        *results, server = pipe.execute()
+        results = pipe.execute()
     for start, scores in zip(range(0, len(ids), BATCH), results, strict=True):
         for user_id, score in zip(ids[start : start + BATCH], scores, strict=True):
             if score is not None and score > now:
                 online.append(user_id)
-    if len(online) < len(ids) and int(server.get("uptime_in_seconds", REBUILD_S)) < REBUILD_S:
-        raise PresenceRebuilding(f"Redis has been up {server['uptime_in_seconds']} s")
     return online
+
+
+def rebuilding() -> None:
+    """Raise ``PresenceRebuilding`` while Redis has been up less than ``REBUILD_S``: pages are
+    still registering, so what was just sent should be sent again when the window closes."""
+    uptime = int(_sync().info("server").get("uptime_in_seconds", REBUILD_S))
+    if uptime < REBUILD_S:
+        # Uptime is in whole seconds: wait for the rest of the window, rounded up.
+        raise PresenceRebuilding(f"Redis has been up {uptime} s", retry_in_s=REBUILD_S - uptime)
 
 
 def online_count() -> int:

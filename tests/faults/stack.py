@@ -186,6 +186,8 @@ class Follower(threading.Thread):
         self.token = token
         self.received: dict[str, float] = {}
         self.closes: list[int | None] = []
+        # (subscribed at, closed at or None): when this page could receive anything live.
+        self.connections: list[tuple[float, float | None]] = []
         self.connected = threading.Event()
         self.stopping = threading.Event()
 
@@ -203,6 +205,7 @@ class Follower(threading.Thread):
                     while json.loads(ws.recv(timeout=10))["type"] != "subscribed":
                         pass
                     attempt = 0
+                    self.connections.append((time.monotonic(), None))
                     self.connected.set()
                     while not self.stopping.is_set():
                         try:
@@ -218,6 +221,8 @@ class Follower(threading.Thread):
             except Exception:  # the handshake refused (e.g. 500 while Redis is away)
                 code = None
             self.connected.clear()
+            if self.connections and self.connections[-1][1] is None:
+                self.connections[-1] = (self.connections[-1][0], time.monotonic())
             if self.stopping.is_set():
                 return
             self.closes.append(code)
@@ -227,3 +232,7 @@ class Follower(threading.Thread):
                 attempt += 1
                 delay = min(5.0, 0.25 * 2 ** (attempt - 1))
             self.stopping.wait(delay)
+
+    def connected_at(self, at: float) -> bool:
+        """Whether the page had a subscribed socket at ``at``."""
+        return any(start <= at and (end is None or at < end) for start, end in self.connections)
