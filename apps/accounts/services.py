@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
@@ -56,12 +57,57 @@ def _username_taken() -> ApplicationError:
     )
 
 
+PROFILE_LINKS_MAX = 5
+PROFILE_LINK_LABEL_MAX = 40
+PROFILE_LINK_URL_MAX = 300
+
+
+def links_validate(*, links: object) -> list[dict[str, str]]:
+    """Profile links as stored: at most ``PROFILE_LINKS_MAX`` ``{"label", "url"}`` pairs with
+    http(s) addresses. The API and the settings form both come through here, so both refuse the
+    same things with the same messages (``invalid``, under ``links``)."""
+    from django.core.validators import URLValidator
+
+    def refuse(message: str) -> ApplicationError:
+        return ApplicationError(
+            "invalid", "Some fields are not valid.", fields={"links": [message]}
+        )
+
+    if not isinstance(links, list):
+        raise refuse("A list of {label, url} objects is required.")
+    if len(links) > PROFILE_LINKS_MAX:
+        raise refuse(f"At most {PROFILE_LINKS_MAX} links.")
+    # URLValidator alone would accept ftp:// too; a profile only links to web pages.
+    check_url = URLValidator(schemes=["http", "https"])
+    clean: list[dict[str, str]] = []
+    for n, link in enumerate(links, start=1):
+        if not isinstance(link, dict) or set(link) - {"label", "url"}:
+            raise refuse(f"Link {n}: an object with a label and a url is required.")
+        label, url = link.get("label", ""), link.get("url", "")
+        if not isinstance(label, str) or not isinstance(url, str):
+            raise refuse(f"Link {n}: the label and the url are text.")
+        label, url = label.strip(), url.strip()
+        if not label or len(label) > PROFILE_LINK_LABEL_MAX:
+            raise refuse(f"Link {n}: a label of 1 to {PROFILE_LINK_LABEL_MAX} characters.")
+        if len(url) > PROFILE_LINK_URL_MAX:
+            raise refuse(f"Link {n}: the address is longer than {PROFILE_LINK_URL_MAX} characters.")
+        try:
+            check_url(url)
+        except ValidationError as e:
+            raise refuse(f"Link {n}: an http:// or https:// address is required.") from e
+        clean.append({"label": label, "url": url})
+    return clean
+
+
 def user_update(*, user: User, **changes: object) -> User:
-    """Apply profile changes already validated by the caller's serializer or form."""
-    allowed = {"display_name", "bio", "is_private", "sensitive_media"}
+    """Apply profile changes already validated by the caller's serializer or form (links are
+    checked here, the same for every caller)."""
+    allowed = {"display_name", "bio", "is_private", "sensitive_media", "links"}
     unknown = set(changes) - allowed
     if unknown:
         raise ApplicationError("invalid", f"Cannot change {', '.join(sorted(unknown))}.")
+    if "links" in changes:
+        changes["links"] = links_validate(links=changes["links"])
     for name, value in changes.items():
         setattr(user, name, value)
     user.save(update_fields=[*changes.keys()])
@@ -163,10 +209,34 @@ def _forget_avatar(asset_id: int | None) -> None:
         asset_delete(asset=asset)
 
 
+TOKEN_EXPIRY_MAX = timedelta(days=365)
+
+
 def token_create(
-    *, user: User, scopes: Iterable[str] = DEFAULT_SCOPES, name: str = ""
+    *,
+    user: User,
+    scopes: Iterable[str] = DEFAULT_SCOPES,
+    name: str = "",
+    expires_at: datetime | None = None,
 ) -> tuple[AccessToken, str]:
-    """Issue a token; returns the row and the raw secret, which is never stored or shown again."""
+    """Issue a token; returns the row and the raw secret, which is never stored or shown again.
+
+    ``expires_at``, when given, is in the future and at most ``TOKEN_EXPIRY_MAX`` ahead: after
+    it the token no longer authenticates (HTTP or sockets)."""
+    if expires_at is not None:
+        now = timezone.now()
+        if timezone.is_naive(expires_at):
+            raise ApplicationError(
+                "invalid",
+                "Some fields are not valid.",
+                fields={"expires_at": ["Give a time zone (for example Z for UTC)."]},
+            )
+        if not now < expires_at <= now + TOKEN_EXPIRY_MAX:
+            raise ApplicationError(
+                "invalid",
+                "Some fields are not valid.",
+                fields={"expires_at": ["Choose a time in the future, at most a year ahead."]},
+            )
     scopes = sorted(set(scopes))
     from apps.moderation.roles import is_moderator
 
@@ -185,18 +255,28 @@ def token_create(
         )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = AccessToken.objects.create(
-        user=user, name=name[:100], prefix=raw[:12], key_hash=hash_token(raw), scopes=scopes
+        user=user,
+        name=name[:100],
+        prefix=raw[:12],
+        key_hash=hash_token(raw),
+        scopes=scopes,
+        expires_at=expires_at,
     )
     return token, raw
 
 
 def token_create_with_password(
-    *, username: str, password: str, scopes: Iterable[str] = DEFAULT_SCOPES, name: str = ""
+    *,
+    username: str,
+    password: str,
+    scopes: Iterable[str] = DEFAULT_SCOPES,
+    name: str = "",
+    expires_at: datetime | None = None,
 ) -> tuple[AccessToken, str]:
     user = authenticate(username=username, password=password)
     if user is None:
         raise ApplicationError("not_authenticated", "Wrong username or password.")
-    return token_create(user=user, scopes=scopes, name=name)
+    return token_create(user=user, scopes=scopes, name=name, expires_at=expires_at)
 
 
 def token_revoke(*, user: User, token_id: int) -> None:
