@@ -1,7 +1,10 @@
 """Accounts API: sign-up, tokens, me, public profiles."""
 
+from datetime import datetime, timedelta
+
 from django.contrib.auth import update_session_auth_hash
-from drf_spectacular.utils import extend_schema
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -19,10 +22,12 @@ from apps.accounts.serializers import (
     TokenCreatedOut,
     TokenCreateIn,
     TokenOut,
+    TokenPageOut,
 )
 from apps.core import ratelimit
 from apps.core.api import validated
 from apps.core.exceptions import ApplicationError
+from apps.core.pagination import PageParams
 
 
 class SignupApi(APIView):
@@ -54,10 +59,21 @@ class TokensApi(APIView):
             return [AllowAny()]
         return [IsAuthenticated(), TokenScopes()]
 
-    @extend_schema(responses={200: TokenOut(many=True)}, operation_id="auth_tokens_list")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("cursor", str, required=False),
+            OpenApiParameter("limit", int, required=False),
+        ],
+        responses={200: TokenPageOut},
+        operation_id="auth_tokens_list",
+    )
     def get(self, request):
-        tokens = selectors.token_list(user=request.user)
-        return Response({"items": TokenOut(tokens, many=True).data, "next_cursor": None})
+        page = selectors.token_list(
+            user=request.user, params=PageParams.from_query(request.query_params)
+        )
+        return Response(
+            {"items": TokenOut(page.items, many=True).data, "next_cursor": page.next_cursor}
+        )
 
     @extend_schema(
         request=TokenCreateIn, responses={201: TokenCreatedOut}, operation_id="auth_tokens_create"
@@ -72,9 +88,17 @@ class TokensApi(APIView):
                 password=data["password"],
                 scopes=data.get("scopes") or services.DEFAULT_SCOPES,
                 name=data.get("name", ""),
+                expires_at=token_expiry(data),
             )
         token.token = raw
         return Response(TokenCreatedOut(token).data, status=status.HTTP_201_CREATED)
+
+
+def token_expiry(data: dict) -> datetime | None:
+    """``expires_at`` as given, or ``expires_in_days`` from now (the service bounds both)."""
+    if data.get("expires_in_days") is not None:
+        return timezone.now() + timedelta(days=data["expires_in_days"])
+    return data.get("expires_at")
 
 
 class TokenDetailApi(APIView):

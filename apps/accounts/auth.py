@@ -41,6 +41,9 @@ def user_for_token(raw: str) -> tuple[User, AccessToken] | None:
     token = AccessToken.from_db(db, _TOKEN_COLUMNS, [row[name] for name in _TOKEN_COLUMNS])
     token.user = user
     now = timezone.now()
+    # Checked here rather than in the query so that the compiled query needs no time parameter.
+    if token.expires_at is not None and token.expires_at <= now:
+        return None
     if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY:
         AccessToken.objects.filter(id=token.id).update(last_used_at=now)
     return token.user, token
@@ -61,7 +64,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Malformed token.") from e
         found = user_for_token(raw)
         if found is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         return found
 
     def authenticate_header(self, request) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
-
 from apps.accounts.models import AccessToken, User
 from apps.core.exceptions import ApplicationError
+from apps.core.pagination import Page, PageParams, paginate
 
 
 def user_get_by_username(*, username: str) -> User:
@@ -15,8 +14,10 @@ def user_get_by_username(*, username: str) -> User:
     return user
 
 
-def token_list(*, user: User) -> QuerySet[AccessToken]:
-    return AccessToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")
+def token_list(*, user: User, params: PageParams | None = None) -> Page:
+    """One page of the person's tokens, newest first: live, expired and revoked alike, so the
+    settings page and the API can say what became of each. Never anyone else's."""
+    return paginate(AccessToken.objects.filter(user=user), params or PageParams())
 
 
 def profile_get(*, username: str, viewer: User | None) -> User:

@@ -19,9 +19,16 @@ class UserOut(serializers.ModelSerializer):
         return reverse("media:asset-file", kwargs={"asset_id": user.avatar_id, "variant": "thumb"})
 
 
+class LinkOut(serializers.Serializer):
+    label = serializers.CharField(max_length=40)
+    url = serializers.URLField(max_length=300)
+
+
 class MeOut(UserOut):
+    links = LinkOut(many=True, read_only=True)
+
     class Meta(UserOut.Meta):
-        fields = [*UserOut.Meta.fields, "email", "sensitive_media"]
+        fields = [*UserOut.Meta.fields, "email", "sensitive_media", "links"]
 
 
 class MeIn(serializers.Serializer):
@@ -29,9 +36,18 @@ class MeIn(serializers.Serializer):
     bio = serializers.CharField(max_length=500, allow_blank=True, required=False)
     is_private = serializers.BooleanField(required=False)
     sensitive_media = serializers.ChoiceField(choices=User.SensitiveMedia.choices, required=False)
+    # Shape only here; what a link may be (count, http(s), lengths) is checked by the service,
+    # the same for the settings page (services.links_validate).
+    links = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField(max_length=1000)),
+        required=False,
+        max_length=20,
+        help_text="At most 5 {label, url}: label up to 40 characters, an http(s) url up to 300.",
+    )
 
 
 class ProfileOut(UserOut):
+    links = LinkOut(many=True, read_only=True)
     followers_count = serializers.IntegerField(read_only=True)
     following_count = serializers.IntegerField(read_only=True)
     posts_count = serializers.IntegerField(read_only=True)
@@ -43,6 +59,7 @@ class ProfileOut(UserOut):
     class Meta(UserOut.Meta):
         fields = [
             *UserOut.Meta.fields,
+            "links",
             "followers_count",
             "following_count",
             "posts_count",
@@ -65,6 +82,21 @@ class TokenCreateIn(serializers.Serializer):
         child=serializers.CharField(max_length=20), required=False, max_length=5
     )
     name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="ISO 8601 with a time zone; in the future, at most a year ahead.",
+    )
+    expires_in_days = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=365
+    )
+
+    def validate(self, data):
+        if data.get("expires_at") is not None and data.get("expires_in_days") is not None:
+            raise serializers.ValidationError(
+                {"expires_at": ["Give expires_at or expires_in_days, not both."]}
+            )
+        return data
 
 
 class TokenOut(serializers.ModelSerializer):
@@ -72,7 +104,23 @@ class TokenOut(serializers.ModelSerializer):
 
     class Meta:
         model = AccessToken
-        fields = ["id", "name", "prefix", "scopes", "created_at", "last_used_at"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+        ]
+
+
+class TokenPageOut(serializers.Serializer):
+    """A page of tokens: ``{items, next_cursor}`` like every list."""
+
+    items = TokenOut(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
 
 
 class TokenCreatedOut(TokenOut):

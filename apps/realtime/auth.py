@@ -8,13 +8,23 @@ and apps use ``Authorization: Bearer``, which carries no ambient authority, so i
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 
 from apps.accounts.auth import user_for_token
+from apps.realtime.events import CLOSE
+from apps.realtime.groups import token_group
+from apps.realtime.limits import CLOSE_AUTH
+
+logger = logging.getLogger(__name__)
 
 
 def _bearer(scope) -> str | None:
@@ -51,4 +61,22 @@ class TokenOrSessionAuth:
             return None
         user, token = found
         scope = {**scope, "user": user, "token": token}
-        return await self.inner(scope, receive, send)
+        if token.expires_at is None:
+            return await self.inner(scope, receive, send)
+        # A socket must not outlive its token: at the expiry, close the token's sockets as a
+        # revocation does (4001). Every socket of the token arms the same close; one is enough.
+        delay = max(0.0, (token.expires_at - timezone.now()).total_seconds())
+        timer = asyncio.get_running_loop().call_later(
+            delay, lambda: asyncio.ensure_future(_close_group(token_group(token.pk)))
+        )
+        try:
+            return await self.inner(scope, receive, send)
+        finally:
+            timer.cancel()
+
+
+async def _close_group(group: str) -> None:
+    try:
+        await get_channel_layer().group_send(group, {"type": CLOSE, "code": CLOSE_AUTH})
+    except Exception:  # Redis away: the token is refused at the next connect anyway
+        logger.warning("could not close the sockets of an expired token", exc_info=True)
