@@ -37,6 +37,7 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    "django.contrib.admin",  # mounted at ADMIN_URL (see the Security block below)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_htmx",
+    "csp",
     "channels",
     "apps.core",
     "apps.accounts",
@@ -71,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy (django-csp; the policy is in the Security block below).
+    "apps.core.security.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.ratelimit.SiteWritesMiddleware",
 ]
@@ -439,19 +443,84 @@ GENERATION_LOCK_TTL_S = env.int("GENERATION_LOCK_TTL_S", default=15)
 GENERATION_MAX_ACTIVE_JOBS = env.int("GENERATION_MAX_ACTIVE_JOBS", default=3)
 GENERATION_DAILY_BUDGET = env.int("GENERATION_DAILY_BUDGET", default=1000)
 
-# --- Security -------------------------------------------------------------------------------
+# --- Security (docs/security.md) ------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the site's small ES modules read it for fetch() calls
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The Django admin's path; another path than the well-known one keeps it out of drive-by scans.
+# An empty ADMIN_URL unmounts it. It signs in through the site's login (two-factor included).
+ADMIN_URL = env.str("ADMIN_URL", default="manage/")
+if ADMIN_URL and not ADMIN_URL.endswith("/"):
+    ADMIN_URL += "/"
 if PRODUCTION:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # The header the TLS-terminating proxy sets (and overwrites when a client sends it) to say
+    # the request came over https (platform/nginx.conf sets X-Forwarded-Proto). Empty when
+    # Vivid faces clients itself: a client could otherwise claim https over plain http.
+    _proxy_header = env.str("SECURE_PROXY_SSL_HEADER", default="X-Forwarded-Proto")
+    if _proxy_header:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+    # On by default; SECURE_SSL_REDIRECT=0 when the proxy already redirects http to https.
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # Preloading is hard to undo (months), so it is the operator's explicit choice.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # security.W021 only says "not submitted to the preload list": off on purpose (above).
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+
+def _media_origins() -> list[str]:
+    """Origins media may load from besides the site: the S3 store's, when pages are sent there
+    (MEDIA_S3_REDIRECT_S) or when the store has a public domain of its own."""
+    if not AWS_STORAGE_BUCKET_NAME:
+        return []
+    origins = env.list("CSP_MEDIA_ORIGINS", default=[])
+    custom = env.str("AWS_S3_CUSTOM_DOMAIN", default="")
+    if custom:
+        origins.append(f"https://{custom}")
+    endpoint = env.str("AWS_S3_ENDPOINT_URL", default="")
+    if endpoint:
+        parts = urlsplit(endpoint)
+        # Path-style and virtual-hosted-style addresses of the bucket on that endpoint.
+        origins += [f"{parts.scheme}://{parts.netloc}", f"{parts.scheme}://*.{parts.netloc}"]
+    else:
+        origins.append("https://*.amazonaws.com")
+    return origins
+
+
+# No inline script or style, no eval: behaviour lives in frontend/static/js, looks in
+# frontend/static/css (the browser test tests/e2e/test_csp.py walks the pages). connect-src gets
+# the site's own ws:// or wss:// origin per request (apps.core.security), for browsers that do
+# not count WebSockets as 'self'. CSP_REPORT_ONLY=1 sends the same policy as report-only.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:", *_media_origins()],
+        "media-src": ["'self'", "data:", "blob:", *_media_origins()],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+# (Read into a private name: django-csp 4 refuses settings named like its 3.x ones, CSP_*.)
+_csp_report_uri = env.str("CSP_REPORT_URI", default="")
+if _csp_report_uri:
+    _CSP["DIRECTIVES"]["report-uri"] = [_csp_report_uri]
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 
 LOGGING = {
     "version": 1,

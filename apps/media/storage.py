@@ -62,12 +62,14 @@ def iter_bytes(path: str, start: int = 0, length: int | None = None) -> Iterator
             yield chunk
 
 
-def presigned_url(path: str, *, expire_s: int, content_type: str) -> str | None:
-    """A URL of the object on the store itself, valid ``expire_s`` seconds (S3 only)."""
+def presigned_url(
+    path: str, *, expire_s: int, content_type: str, disposition: str = ""
+) -> str | None:
+    """A URL of the object on the store itself, valid ``expire_s`` seconds (S3 only); the store
+    answers with ``content_type`` and, when given, the ``disposition`` Vivid itself would send."""
     if not is_remote():
         return None
-    return default_storage.url(
-        path,
-        expire=expire_s,
-        parameters={"ResponseContentType": content_type, "ResponseCacheControl": "private"},
-    )
+    parameters = {"ResponseContentType": content_type, "ResponseCacheControl": "private"}
+    if disposition:
+        parameters["ResponseContentDisposition"] = disposition
+    return default_storage.url(path, expire=expire_s, parameters=parameters)

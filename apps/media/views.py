@@ -27,6 +27,7 @@ from django.views.decorators.http import require_safe
 from rest_framework.exceptions import AuthenticationFailed
 
 from apps.accounts.auth import BearerTokenAuthentication
+from apps.core.security import file_headers
 from apps.media import signing, storage
 from apps.media.models import Asset
 from apps.media.services import MIME_OF_EXT, variant_specs
@@ -106,7 +107,10 @@ def _serve(request, asset: Asset, variant: str, *, public: bool):
     if not final:
         cache = "no-store"
 
+    filename = f"vivid-{asset.id}-{variant}.{_extension(content_type)}"
+
     def headers(response):
+        file_headers(response, filename=filename, content_type=content_type)
         response["Cache-Control"] = cache
         response["ETag"] = etag
         response["Accept-Ranges"] = "bytes"
@@ -120,7 +124,10 @@ def _serve(request, asset: Asset, variant: str, *, public: bool):
         return headers(HttpResponseNotModified())
     if settings.MEDIA_S3_REDIRECT_S and storage.is_remote():
         url = storage.presigned_url(
-            path, expire_s=settings.MEDIA_S3_REDIRECT_S, content_type=content_type
+            path,
+            expire_s=settings.MEDIA_S3_REDIRECT_S,
+            content_type=content_type,
+            disposition=response_disposition(filename=filename, content_type=content_type),
         )
         response = headers(HttpResponseRedirect(url))
         response["Cache-Control"] = "no-store"
@@ -147,6 +154,19 @@ def _serve(request, asset: Asset, variant: str, *, public: bool):
     if status == 206:
         response["Content-Range"] = f"bytes {start}-{start + length - 1}/{total}"
     return headers(response)
+
+
+def _extension(content_type: str) -> str:
+    """The file name's extension: ours for the types we make, else from the type's subtype."""
+    known = {mime: ext for ext, mime in MIME_OF_EXT.items()}
+    subtype = re.sub(r"[^a-z0-9]", "", content_type.split("/")[-1].lower())[:8]
+    return known.get(content_type) or subtype or "bin"
+
+
+def response_disposition(*, filename: str, content_type: str) -> str:
+    response = HttpResponse()
+    file_headers(response, filename=filename, content_type=content_type)
+    return response["Content-Disposition"]
 
 
 def _etags(header: str) -> set[str]:
