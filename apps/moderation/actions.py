@@ -16,6 +16,7 @@ posts (the visibility rule shows only active authors' posts); lifting it brings 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -209,11 +210,14 @@ def _informative(asset) -> bool:
 
 def _suspend(user, *, until: dt.datetime | None, action: ModerationAction) -> None:
     from apps.accounts.services import user_suspend
+    from apps.moderation.tasks import suspension_email
     from apps.posts.models import Post
     from apps.posts.tasks import fanout_post_deleted
 
     Suspension.objects.create(user=user, action=action, until=until)
     user_suspend(user=user)
+    # They can no longer sign in to read the notice: it goes by email too, with an appeal link.
+    outbox.send_on_commit(suspension_email, action.id)
     # Their posts leave every open screen too (the read paths already hide them): the most
     # recent ones, which are the ones sockets can be showing.
     recent = (
@@ -258,6 +262,7 @@ def _strike(case: Case, action: ModerationAction, moderator) -> None:
                 note=f"You have {active} active strikes.",
             ),
             batch=action.batch,
+            triggered_by=action,
         )
         _suspend(user, until=None, action=suspension)
         audit_record(
@@ -274,15 +279,71 @@ def _strike(case: Case, action: ModerationAction, moderator) -> None:
         _notify_author(case, suspension)
 
 
-def _unsuspend(user, *, only: Suspension | None = None) -> None:
-    """Lift ``only`` one suspension (its time is up) or all of them (a moderator's decision);
-    the account comes back when none is left."""
+def _unsuspend(user, *, only: Iterable[Suspension] | None = None) -> bool:
+    """Lift ``only`` these suspensions (their time is up, their strikes were reversed) or all of
+    them (a moderator's decision); the account comes back when none is left, unless its owner
+    asked for it to be deleted. Returns whether it came back."""
     from apps.accounts.models import User
 
     active = Suspension.objects.filter(user=user, lifted_at__isnull=True)
-    (active.filter(id=only.id) if only else active).update(lifted_at=timezone.now())
-    if not active.exists():
-        User.objects.filter(pk=user.pk).update(is_active=True)
+    lifting = active.filter(id__in=[s.id for s in only]) if only is not None else active
+    lifting.update(lifted_at=timezone.now())
+    if active.exists():
+        return False
+    back = User.objects.filter(
+        pk=user.pk, is_active=False, deletion_requested_at__isnull=True
+    ).update(is_active=True)
+    if back:
+        _announce_again(user)
+    return bool(back)
+
+
+def _announce_again(user) -> None:
+    """A person back from a suspension: their most recent posts return to open pages as they
+    return to every read path (pages place them by cursor; older ones are there on reload)."""
+    from apps.posts.models import Post
+    from apps.posts.tasks import fanout_post_created
+
+    recent = (
+        Post.objects.filter(author_id=user.pk, removed_at__isnull=True)
+        .order_by("-id")
+        .values_list("id", flat=True)[: int(_setting("MODERATION_RESTORE_ANNOUNCE", 20))]
+    )
+    for post_id in recent:
+        outbox.send_on_commit(fanout_post_created, post_id)
+
+
+def _lift_strike_suspensions(user, *, moderator, case: Case, note: str) -> None:
+    """After a strike is reversed: a suspension that strikes set off ends when the person no
+    longer has enough active strikes for it (a suspension decided on its own stays)."""
+    active = Strike.objects.filter(
+        user=user, lifted_at__isnull=True, expires_at__gt=timezone.now()
+    ).count()
+    if active >= int(_setting("MODERATION_STRIKES_TO_SUSPEND", 3)):
+        return
+    set_off = list(
+        Suspension.objects.filter(
+            user=user, lifted_at__isnull=True, action__triggered_by__kind=Kind.STRIKE
+        ).select_related("action")
+    )
+    if not set_off:
+        return
+    ModerationAction.objects.filter(id__in=[s.action_id for s in set_off]).update(
+        reversed_at=timezone.now()
+    )
+    was_active = user.is_active
+    back = _unsuspend(user, only=set_off)
+    audit_record(
+        actor=moderator,
+        action="action.restore",
+        target_type="user",
+        target_id=user.pk,
+        case=case,
+        reason_code=set_off[0].action.reason_code,
+        note=f"{active} active strikes after the reversal. {note}".strip()[:2000],
+        before={"is_active": was_active},
+        after={"is_active": back or was_active},
+    )
 
 
 def _notify_author(case: Case, action: ModerationAction) -> None:
@@ -469,7 +530,11 @@ def restore(*, moderator, action: ModerationAction, note: str = "") -> None:
     now = timezone.now()
     if action.kind in (Kind.REMOVE, Kind.HIDE):
         if case.target_type == Target.POST:
+            from apps.posts.tasks import fanout_post_created
+
             Post.objects.filter(id=case.target_id).update(removed_at=None, removed_reason="")
+            # Back on open pages too, as on every read path (pages place it by its cursor).
+            outbox.send_on_commit(fanout_post_created, case.target_id)
         elif case.target_type == Target.COMMENT:
             Comment.objects.filter(id=case.target_id).update(removed_at=None, removed_reason="")
         MediaBlock.objects.filter(action=action, lifted_at__isnull=True).update(lifted_at=now)
@@ -479,6 +544,8 @@ def restore(*, moderator, action: ModerationAction, note: str = "") -> None:
         _unsuspend(case.subject)
     elif action.kind == Kind.STRIKE:
         Strike.objects.filter(action=action, lifted_at__isnull=True).update(lifted_at=now)
+        if case.subject is not None:
+            _lift_strike_suspensions(case.subject, moderator=moderator, case=case, note=note)
     ModerationAction.objects.filter(id=action.id).update(reversed_at=now)
     restored = ModerationAction.objects.create(
         case=case,
@@ -519,5 +586,5 @@ def suspensions_expire() -> int:
                 .exists()
             )
             if still:
-                _unsuspend(suspension.user, only=suspension)
+                _unsuspend(suspension.user, only=[suspension])
     return len(due)

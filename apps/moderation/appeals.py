@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -24,6 +25,9 @@ from apps.moderation.audit import audit_record
 from apps.moderation.models import Appeal, Case, ModerationAction, Target
 
 UPHELD_TEXT = "After reviewing your appeal, the moderators kept their decision."
+# A suspended person cannot sign in to read the notice or appeal: the notice is also emailed to
+# them with a signed link that opens the appeal form for that one decision, without a session.
+APPEAL_LINK_SALT = "vivid.moderation.appeal-link"
 
 
 def _not_found() -> ApplicationError:
@@ -211,3 +215,31 @@ def removed_notice(*, post, viewer) -> dict[str, Any] | None:
         "deadline": deadline,
         "can_appeal": bool(action and appeal is None and timezone.now() <= deadline),
     }
+
+
+def appeal_link_token(*, action: ModerationAction) -> str:
+    """A signed token naming one decision and the person it is about; good for the appeal
+    window (the deadline is checked again when the appeal is made)."""
+    return signing.dumps(
+        {"action": action.id, "user": action.case.subject_id}, salt=APPEAL_LINK_SALT
+    )
+
+
+def appeal_link_action(*, token: str) -> ModerationAction:
+    """The decision a link names, if the link is genuine, unexpired and the decision still
+    stands for that person; 404 otherwise (a forged link learns nothing)."""
+    try:
+        data = signing.loads(
+            token, salt=APPEAL_LINK_SALT, max_age=dt.timedelta(days=actions.APPEAL_DAYS + 1)
+        )
+        action_id, user_id = int(data["action"]), int(data["user"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError) as e:
+        raise _not_found() from e
+    action = (
+        ModerationAction.objects.select_related("case", "case__subject")
+        .filter(id=action_id, case__subject_id=user_id)
+        .first()
+    )
+    if action is None:
+        raise _not_found()
+    return action

@@ -287,6 +287,11 @@ class ModerationAction(BaseModel):
     message = models.TextField(max_length=4000, blank=True)
     # Actions taken together over many cases share one batch id.
     batch = models.BigIntegerField(null=True, blank=True)
+    # A suspension that enough strikes set off names the strike that tipped it over, so that
+    # reversing strikes below the limit lifts it again.
+    triggered_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="triggered"
+    )
     # Suspensions and strikes: until when (null = for good).
     until = models.DateTimeField(null=True, blank=True)
     reversed_at = models.DateTimeField(null=True, blank=True)

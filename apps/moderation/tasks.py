@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from apps.core.transient import RETRY_TRANSIENT
 from apps.moderation import cases
 
 
@@ -17,3 +18,17 @@ def suspensions_expire() -> int:
     from apps.moderation import actions
 
     return actions.suspensions_expire()
+
+
+@shared_task(
+    name="apps.moderation.tasks.suspension_email",
+    ignore_result=True,
+    acks_late=True,
+    **{**RETRY_TRANSIENT, "autoretry_for": (*RETRY_TRANSIENT["autoretry_for"], OSError)},
+)
+def suspension_email(action_id: int) -> bool:
+    """Email a suspended person the notice with a link to appeal it (they cannot sign in to
+    read it on the site). Safe to run twice: at worst the email goes twice."""
+    from apps.moderation import notices
+
+    return notices.suspension_email_send(action_id=action_id)

@@ -38,4 +38,5 @@ urlpatterns = [
     path("moderation/metrics", views_audit.metrics_page, name="metrics"),
     path("appeals", views_actions.appeals_mine, name="appeals-mine"),
     path("appeals/new", views_actions.appeal_create, name="appeal-create"),
+    path("appeal/<str:token>", views_actions.appeal_by_link, name="appeal-link"),
 ]

@@ -180,3 +180,39 @@ def appeal_create(request):
     else:
         messages.success(request, "Your appeal is sent; another moderator will look at it.")
     return _back(request, "/appeals")
+
+
+def appeal_by_link(request, token: str):
+    """The appeal form of one decision, opened from the emailed link: for a suspended person,
+    who cannot sign in. The link is the credential; it names the decision and the person."""
+    try:
+        action = appeals.appeal_link_action(token=token)
+    except ApplicationError as e:
+        raise Http404 from e
+    case = action.case
+    made = Appeal.objects.filter(action=action).first()
+    sent = False
+    if request.method == "POST" and made is None:
+        try:
+            made = appeals.appeal_create(
+                author=case.subject, case_id=case.id, body=request.POST.get("body", "")
+            )
+            sent = True
+        except ApplicationError as e:
+            if e.code == "not_found":
+                raise Http404 from e
+            messages.error(request, f"Not sent: {_why(e)}")
+    standing = action.reversed_at is None
+    return render(
+        request,
+        "moderation/appeal_link.html",
+        {
+            "action": action,
+            "appeal": made,
+            "sent": sent,
+            "deadline": appeals.appeal_deadline(action),
+            "can_appeal": standing
+            and made is None
+            and timezone.now() <= appeals.appeal_deadline(action),
+        },
+    )
