@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
+from django.utils import timezone
+
 from apps.accounts.models import AccessToken, User
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import Page, PageParams, paginate
@@ -18,6 +21,15 @@ def token_list(*, user: User, params: PageParams | None = None) -> Page:
     """One page of the person's tokens, newest first: live, expired and revoked alike, so the
     settings page and the API can say what became of each. Never anyone else's."""
     return paginate(AccessToken.objects.filter(user=user), params or PageParams())
+
+
+def token_count_active(*, user: User) -> int:
+    """How many of the person's tokens work now (neither revoked nor expired)."""
+    return (
+        AccessToken.objects.filter(user=user, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+        .count()
+    )
 
 
 def profile_get(*, username: str, viewer: User | None) -> User:

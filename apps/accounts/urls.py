@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.accounts import views
+from apps.accounts import views, views_settings
 
 app_name = "accounts"
 urlpatterns = [
@@ -9,6 +9,19 @@ urlpatterns = [
     path("logout", views.logout, name="logout"),
     path("settings/avatar", views.avatar_upload, name="avatar"),
     path("settings/password", views.password_change, name="password"),
+    # The settings area (views_settings). /settings/privacy is the whole privacy page,
+    # follow requests, blocks and mutes included.
+    path("settings/", views_settings.settings_index, name="settings"),
+    path("settings/profile", views_settings.settings_profile, name="settings_profile"),
+    path("settings/privacy", views_settings.settings_privacy, name="settings_privacy"),
+    path("settings/security", views_settings.settings_security, name="settings_security"),
+    path("settings/tokens", views_settings.settings_tokens, name="settings_tokens"),
+    path(
+        "settings/tokens/<int:token_id>/revoke",
+        views_settings.settings_token_revoke,
+        name="settings_token_revoke",
+    ),
+    path("settings/data", views_settings.settings_data, name="settings_data"),
     path("u/<str:username>", views.profile, name="profile"),
     path("u/<str:username>/follow", views.follow_toggle, name="follow"),
 ]
