@@ -1,4 +1,5 @@
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import AccessToken, User
@@ -31,17 +32,21 @@ class MeOut(UserOut):
         fields = [*UserOut.Meta.fields, "email", "sensitive_media", "links"]
 
 
+@extend_schema_field(LinkOut(many=True))
+class LinksField(serializers.JSONField):
+    """Any JSON here: ``services.links_validate`` refuses what is not a list of links, with
+    flat messages under ``links`` (a nested serializer would answer nested error objects)."""
+
+
 class MeIn(serializers.Serializer):
     display_name = serializers.CharField(max_length=60, allow_blank=True, required=False)
     bio = serializers.CharField(max_length=500, allow_blank=True, required=False)
     is_private = serializers.BooleanField(required=False)
     sensitive_media = serializers.ChoiceField(choices=User.SensitiveMedia.choices, required=False)
-    # Shape only here; what a link may be (count, http(s), lengths) is checked by the service,
-    # the same for the settings page (services.links_validate).
-    links = serializers.ListField(
-        child=serializers.DictField(child=serializers.CharField(max_length=1000)),
+    # What a link may be (count, http(s), lengths) is checked by the service, the same for the
+    # settings page (services.links_validate).
+    links = LinksField(
         required=False,
-        max_length=20,
         help_text="At most 5 {label, url}: label up to 40 characters, an http(s) url up to 300.",
     )
 
