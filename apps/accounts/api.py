@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts import selectors, services
+from apps.accounts.adapter import email_confirmation_send
 from apps.accounts.auth import TokenScopes
 from apps.accounts.serializers import (
     MeIn,
@@ -39,8 +40,20 @@ class SignupApi(APIView):
         ratelimit.limit_take("signup_address", key=ratelimit.client_address(request))
         data = validated(SignupIn, request.data)
         user = services.user_create(**data)
+        # The address is recorded unconfirmed and a confirmation link is emailed (allauth).
+        email_confirmation_send(request=request._request, user=user)
         _, raw = services.token_create(user=user, name="sign-up")
         return Response({"user": MeOut(user).data, "token": raw}, status=status.HTTP_201_CREATED)
+
+
+class TokenCreateWithOtpIn(TokenCreateIn):
+    otp = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=True,
+        help_text="With two-factor sign-in on: a current authenticator code or a recovery code.",
+    )
 
 
 class TokensApi(APIView):
@@ -76,10 +89,12 @@ class TokensApi(APIView):
         )
 
     @extend_schema(
-        request=TokenCreateIn, responses={201: TokenCreatedOut}, operation_id="auth_tokens_create"
+        request=TokenCreateWithOtpIn,
+        responses={201: TokenCreatedOut},
+        operation_id="auth_tokens_create",
     )
     def post(self, request):
-        data = validated(TokenCreateIn, request.data)
+        data = validated(TokenCreateWithOtpIn, request.data)
         with ratelimit.login_attempt(
             username=data["username"], address=ratelimit.client_address(request)
         ):
@@ -89,6 +104,7 @@ class TokensApi(APIView):
                 scopes=data.get("scopes") or services.DEFAULT_SCOPES,
                 name=data.get("name", ""),
                 expires_at=token_expiry(data),
+                otp=data.get("otp"),
             )
         token.token = raw
         return Response(TokenCreatedOut(token).data, status=status.HTTP_201_CREATED)

@@ -246,6 +246,10 @@ def token_create(
         raise ApplicationError(
             "forbidden", "The moderate scope needs the moderator role, which you do not have."
         )
+    if "moderate" in scopes:  # and, where the setting requires it, two-factor sign-in on
+        from apps.moderation.roles import two_factor_check
+
+        two_factor_check(user)
     bad = [s for s in scopes if s not in allowed]
     if bad or not scopes:
         raise ApplicationError(
@@ -272,10 +276,17 @@ def token_create_with_password(
     scopes: Iterable[str] = DEFAULT_SCOPES,
     name: str = "",
     expires_at: datetime | None = None,
+    otp: str | None = None,
 ) -> tuple[AccessToken, str]:
+    """A token for a username and password (and, when the account has two-factor sign-in on,
+    ``otp``: a current code or a recovery code). Never logs in or cancels a pending deletion:
+    an inactive account is refused like a wrong password."""
     user = authenticate(username=username, password=password)
     if user is None:
         raise ApplicationError("not_authenticated", "Wrong username or password.")
+    from apps.accounts.mfa import second_factor_check
+
+    second_factor_check(user=user, otp=otp)
     return token_create(user=user, scopes=scopes, name=name, expires_at=expires_at)
 
 

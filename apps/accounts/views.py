@@ -1,16 +1,17 @@
 """Sign-up, log-in, log-out and profile pages, over the same services as the API."""
 
+from allauth.account.views import LoginView as AllauthLoginView
+from allauth.account.views import PasswordResetView as AllauthPasswordResetView
 from django.contrib import messages
-from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import AuthenticationForm
-from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts import selectors, services
-from apps.accounts.forms import AvatarForm, PasswordChangeForm, SignupForm
+from apps.accounts.forms import AvatarForm, LoginForm, PasswordChangeForm, SignupForm
 from apps.core import ratelimit
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams
@@ -19,6 +20,11 @@ from apps.social import services as social_services
 
 
 def signup(request):
+    """Sign up through the same service as the API, then allauth's sign-up flow: the address
+    is recorded unconfirmed, a confirmation link is emailed, and the person is logged in."""
+    from allauth.account import app_settings as allauth_settings
+    from allauth.account.utils import complete_signup, setup_user_email
+
     form = SignupForm(request.POST or None)
     if request.method == "POST":
         try:
@@ -36,8 +42,13 @@ def signup(request):
                 for message in messages:
                     form.add_error(field if field in form.fields else None, message)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("posts:feed")
+            setup_user_email(request, user, [])
+            return complete_signup(
+                request,
+                user,
+                allauth_settings.EMAIL_VERIFICATION,
+                reverse("posts:feed"),
+            )
     return render(request, "accounts/signup.html", {"form": form})
 
 
@@ -64,33 +75,16 @@ def password_change(request):
     return render(request, "accounts/password.html", {"form": form})
 
 
-class LoginForm(AuthenticationForm):
-    """Django's log-in form, counted against the log-in rate limits (apps.core.ratelimit)."""
+class LoginView(AllauthLoginView):
+    """/login: allauth's log-in (two-factor stage, sessions list, cancelling a pending deletion)
+    on Vivid's page. Past the log-in limits: the same page, as 429 with Retry-After."""
 
-    retry_after: int | None = None
-
-    def clean(self):
-        try:
-            with ratelimit.login_attempt(
-                username=self.cleaned_data.get("username") or "",
-                address=ratelimit.client_address(self.request),
-            ):
-                return super().clean()
-        except ApplicationError as e:
-            if e.code != "rate_limited":
-                raise
-            self.retry_after = e.retry_after
-            raise ValidationError(e.message, code="rate_limited") from e
-
-
-class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
-    redirect_authenticated_user = True
-    authentication_form = LoginForm
+    form_class = LoginForm
 
     def form_invalid(self, form):
         response = super().form_invalid(form)
-        if form.retry_after is not None:  # the same page, as 429 with Retry-After
+        if form.retry_after is not None:
             response.status_code = 429
             response["Retry-After"] = str(form.retry_after)
         return response
@@ -103,6 +97,27 @@ class LogoutView(auth_views.LogoutView):
         return redirect(self.get_success_url())
 
 
+class PasswordResetView(AllauthPasswordResetView):
+    """allauth's "forgot my password" page, with Vivid's per-address limit on the emails it
+    sends (``password_reset_address``): past it, the page again as 429 with Retry-After. The
+    answer is the same for known and unknown addresses (allauth emails the address either
+    way, saying no account uses it when none does)."""
+
+    def post(self, request, *args, **kwargs):
+        try:
+            ratelimit.limit_take("password_reset_address", key=ratelimit.client_address(request))
+        except ApplicationError as e:
+            form = self.get_form()
+            form.is_valid()
+            form.add_error(None, e.message)
+            response = self.form_invalid(form)
+            response.status_code = 429
+            response["Retry-After"] = str(e.retry_after)
+            return response
+        return super().post(request, *args, **kwargs)
+
+
+password_reset = PasswordResetView.as_view()
 logout = LogoutView.as_view()
 
 

@@ -62,6 +62,11 @@ INSTALLED_APPS = [
     "apps.provenance",
     "apps.consent",
     "apps.moderation",
+    # Accounts: email confirmation, password reset, two-factor, sessions (django-allauth).
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
 ]
 
 MIDDLEWARE = [
@@ -79,6 +84,9 @@ MIDDLEWARE = [
     "apps.core.security.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.ratelimit.SiteWritesMiddleware",
+    # django-allauth: its login stages (two-factor) and the list of one's sessions.
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
 ]
 
 ROOT_URLCONF = "apps.config.urls"
@@ -329,6 +337,7 @@ LOGIN_REDIRECT_URL = "posts:feed"
 LOGOUT_REDIRECT_URL = "posts:feed"
 
 # --- I18N, static, media --------------------------------------------------------------------
+    "password_reset_address": env.str("RATE_LIMIT_PASSWORD_RESET_ADDRESS", default="10/1h"),
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -347,6 +356,66 @@ STORAGES = {
         if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+# --- Accounts: django-allauth (apps/accounts/adapter.py; the README's "Your account") --------
+# Vivid's own backend first, so sessions made before allauth stay valid; allauth's lets a right
+# password on an account pending deletion reach the login (which cancels the deletion).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
+USERSESSIONS_ADAPTER = "apps.accounts.adapter.UserSessionsAdapter"
+ACCOUNT_FORMS = {"login": "apps.accounts.forms.LoginForm"}
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*"]
+ACCOUNT_UNIQUE_EMAIL = False  # as before allauth: one address may have several accounts
+# People may log in before confirming; publishing waits for it where the setting below says so.
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Vivid] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+# May an account whose email is not confirmed yet publish? Required in production; optional in
+# development and the embedded default, so scripts keep working.
+ACCOUNT_CONFIRMATION_REQUIRED_TO_PUBLISH = env.bool(
+    "ACCOUNT_CONFIRMATION_REQUIRED_TO_PUBLISH", default=not DEBUG
+)
+# Log-in failures, sign-ups and password resets are counted by Vivid's limits (RATE_LIMITS,
+# in Redis, with Retry-After); allauth's own counters for them are off so nothing counts twice.
+# Its other limits (resending a confirmation, reauthenticating, two-factor codes) stay.
+ACCOUNT_RATE_LIMITS = (
+    {"login": None, "login_failed": None, "signup": None, "reset_password": None}
+    if RATE_LIMITS_ENABLED
+    else False
+)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Vivid")
+# Moderators and admins must have two-factor sign-in on before they act or make moderate tokens.
+MFA_REQUIRED_FOR_MODERATORS = env.bool("MFA_REQUIRED_FOR_MODERATORS", default=not DEBUG)
+USERSESSIONS_TRACK_ACTIVITY = False
+
+# --- Email: the console by default; SMTP with EMAIL_URL or EMAIL_HOST ------------------------
+# EMAIL_URL: smtp+tls://user:password@host:587 (django-environ's forms, also consolemail://,
+# filemail:///path). Or EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD,
+# EMAIL_USE_TLS.
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+elif env.str("EMAIL_HOST", default=""):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env.str("EMAIL_HOST")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default=env.str("EMAIL_USER", default=""))
+    EMAIL_HOST_PASSWORD = env.str(
+        "EMAIL_HOST_PASSWORD", default=env.str("EMAIL_PASSWORD", default="")
+    )
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Vivid <vivid@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"

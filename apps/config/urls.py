@@ -7,6 +7,7 @@ from django.urls import include, path, reverse
 from django.urls.resolvers import RegexPattern
 from drf_spectacular.views import SpectacularAPIView
 
+from apps.accounts import views as accounts_views
 from apps.core import views as core_views
 
 urlpatterns = [
@@ -14,6 +15,16 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("media/", include("apps.media.urls")),
     path("", include("apps.accounts.urls")),
+    # django-allauth: email confirmation, password reset, two-factor, sessions. The reset page
+    # is Vivid's (a per-address limit) at allauth's path and name.
+    path("accounts/login/", accounts_views.LoginView.as_view(), name="account_login"),
+    path("accounts/signup/", accounts_views.signup, name="account_signup"),
+    path(
+        "accounts/password/reset/",
+        accounts_views.password_reset,
+        name="account_reset_password",
+    ),
+    path("accounts/", include("allauth.urls")),
     path("", include("apps.generation.urls")),
     path("", include("apps.posts.urls")),
     path("", include("apps.social.urls")),

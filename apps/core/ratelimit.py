@@ -13,6 +13,8 @@ The limits of ``settings.RATE_LIMITS`` (``"<count>/<window>"``, e.g. ``"10/15m"`
   the password is checked, and a successful one gives it back, so concurrent guesses cannot slip
   past the limit while a person who logs in often is never held up by it.
 - ``signup_address``: sign-ups per address.
+- ``password_reset_address``: password-reset emails asked for per address (the same answer
+  for known and unknown emails, so the count is per address, not per account).
 - ``writes_user``: writes per person (every POST/PUT/PATCH/DELETE of the API and the site:
   posts, comments, reactions, follows, reports, generations ...). Reports also keep their own
   hourly limit (apps.moderation.cases) and generations their quotas (apps.generation.quotas).
@@ -52,6 +54,7 @@ MESSAGES = {
     "login_account": "Too many failed log-ins for this account.",
     "login_address": "Too many failed log-ins from your address.",
     "signup_address": "Too many sign-ups from your address.",
+    "password_reset_address": "Too many password resets asked from your address.",
     "writes_user": "You are making changes faster than a person would.",
     "socket_address": "Too many connections from your address.",
 }

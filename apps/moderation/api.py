@@ -13,6 +13,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams, paginate
 from apps.moderation import selectors, services
 from apps.moderation.models import PolicyHold
+from apps.moderation.roles import two_factor_check
 from apps.moderation.serializers import HoldOut, TermIn, TermOut
 
 
@@ -24,6 +25,7 @@ class IsModerator(BasePermission):
         token = request.auth if isinstance(request.auth, AccessToken) else None
         if not selectors.is_moderator(request.user, token):
             raise NotFound
+        two_factor_check(request.user)  # 403 while a required second factor is off
         return True
 
 

@@ -18,7 +18,7 @@ from apps.accounts.models import AccessToken
 from apps.core.pagination import PageParams
 from apps.moderation import auditlog, metrics
 from apps.moderation.api import IsModerator
-from apps.moderation.roles import is_admin
+from apps.moderation.roles import is_admin, two_factor_check
 
 
 class IsAdmin(BasePermission):
@@ -28,6 +28,7 @@ class IsAdmin(BasePermission):
         token = request.auth if isinstance(request.auth, AccessToken) else None
         if not is_admin(request.user, token):
             raise NotFound
+        two_factor_check(request.user)  # 403 while a required second factor is off
         return True
 
 

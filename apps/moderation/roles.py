@@ -30,6 +30,25 @@ def is_admin(user, token=None) -> bool:
     return is_moderator(user, token) and user.has_perm(ADMINISTER)
 
 
+# --- Two-factor sign-in for moderators (MFA_REQUIRED_FOR_MODERATORS) --------------------------
+def two_factor_missing(user) -> bool:
+    """Must this moderator or admin turn two-factor sign-in on before acting?"""
+    from apps.accounts.mfa import moderator_two_factor_missing
+
+    return moderator_two_factor_missing(user)
+
+
+def two_factor_check(user) -> None:
+    """403 ``forbidden`` naming the need for two-factor sign-in, when the setting requires it of
+    moderators and admins and ``user`` has not turned it on. Call after the role check (anyone
+    without the role still gets 404)."""
+    from apps.accounts.mfa import MODERATOR_TWO_FACTOR_MESSAGE
+    from apps.core.exceptions import ApplicationError
+
+    if two_factor_missing(user):
+        raise ApplicationError("forbidden", MODERATOR_TWO_FACTOR_MESSAGE)
+
+
 def groups_ensure() -> tuple[Group, Group]:
     """The two groups with their permissions (made on first use; permissions exist once the
     app's migrations ran)."""

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import ApplicationError
 from apps.moderation import selectors, services
+from apps.moderation.roles import two_factor_missing
 
 
 def moderator_required(view):
@@ -22,6 +23,8 @@ def moderator_required(view):
     def wrapped(request, *args, **kwargs):
         if not selectors.is_moderator(request.user):
             raise Http404
+        if two_factor_missing(request.user):  # the role, but a required second factor is off
+            return render(request, "mfa/required.html", status=403)
         return view(request, *args, **kwargs)
 
     return wrapped

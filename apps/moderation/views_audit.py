@@ -18,7 +18,7 @@ from django.views.decorators.http import require_safe
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams
 from apps.moderation import auditlog, metrics
-from apps.moderation.roles import is_admin
+from apps.moderation.roles import is_admin, two_factor_missing
 from apps.moderation.views import _why, moderator_required
 from apps.moderation.views_cases import REASON_LABELS
 
@@ -42,6 +42,8 @@ def admin_required(view):
     def wrapped(request, *args, **kwargs):
         if not is_admin(request.user):
             raise Http404
+        if two_factor_missing(request.user):  # the role, but a required second factor is off
+            return render(request, "mfa/required.html", status=403)
         return view(request, *args, **kwargs)
 
     return wrapped

@@ -6,6 +6,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.adapter import publish_allowed_check
 from apps.accounts.auth import TokenScopes
 from apps.accounts.selectors import user_get_by_username
 from apps.core import idempotency
@@ -47,6 +48,8 @@ class PostsApi(APIView):
     )
     def post(self, request):
         data = validated(PostIn, request.data)
+        # An account whose email is unconfirmed may not publish where the setting says so.
+        publish_allowed_check(user=request.user)
         # Before the write's transaction, so a hold it opens stays when publishing is refused.
         publish_precheck(author=request.user, asset_id=data["asset_id"])
         return idempotency.respond(
