@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.accounts import views, views_settings
+from apps.accounts import views, views_export, views_settings
 
 app_name = "accounts"
 urlpatterns = [
@@ -22,6 +22,13 @@ urlpatterns = [
         name="settings_token_revoke",
     ),
     path("settings/data", views_settings.settings_data, name="settings_data"),
+    # Data export (views_export): the page, and the signed download its links point at.
+    path("settings/data/export", views_export.export_page, name="export"),
+    path(
+        "exports/<int:export_id>/download",
+        views_export.export_download,
+        name="export-download",
+    ),
     path("u/<str:username>", views.profile, name="profile"),
     path("u/<str:username>/follow", views.follow_toggle, name="follow"),
 ]

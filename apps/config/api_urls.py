@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from apps.accounts import api as accounts
+from apps.accounts import api_export
 from apps.generation import api as generation
 from apps.media import api as media
 from apps.notifications import api as notifications
@@ -16,6 +17,8 @@ urlpatterns = [
     path("me", accounts.MeApi.as_view()),
     path("me/avatar", accounts.MeAvatarApi.as_view()),
     path("me/password", accounts.MePasswordApi.as_view()),
+    path("me/export", api_export.ExportsApi.as_view()),
+    path("me/export/<int:export_id>", api_export.ExportDetailApi.as_view()),
     path("users/<str:username>", accounts.UserDetailApi.as_view()),
     path("users/<str:username>/posts", posts.UserPostsApi.as_view()),
     path("users/<str:username>/follow", social.FollowApi.as_view()),

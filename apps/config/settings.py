@@ -247,6 +247,8 @@ CELERY_TASK_ROUTES = {
     "apps.generation.tasks.*": {"queue": "generation"},
     "apps.media.tasks.*": {"queue": "media"},
     "apps.posts.tasks.*": {"queue": "feed"},
+    # Data exports read and write whole originals: CPU machines, beside the media work.
+    "apps.accounts.tasks.export_build": {"queue": "media"},
 }
 CELERY_BEAT_SCHEDULE = {
     "generation-reap-stale-jobs": {
@@ -272,6 +274,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 10},
     },
     "core-purge": {"task": "apps.core.tasks.core_purge", "schedule": 600.0},
+    # Data exports past their week: the zip deleted, the export marked expired.
+    "accounts-exports-expire": {"task": "apps.accounts.tasks.exports_expire", "schedule": 3600.0},
     # Liveness: a worker consuming these queues stamps the time (apps/config/celery.py).
     **{
         f"worker-heartbeat-{queue}": {
@@ -283,6 +287,11 @@ CELERY_BEAT_SCHEDULE = {
         for queue in ("feed", "default")
     },
 }
+# Data export (apps.accounts.export): one a day per person, kept this many days, and its
+# signed download links valid this many seconds.
+EXPORT_INTERVAL_S = env.int("EXPORT_INTERVAL_S", default=86_400)
+EXPORT_KEEP_DAYS = env.int("EXPORT_KEEP_DAYS", default=7)
+EXPORT_LINK_TTL_S = env.int("EXPORT_LINK_TTL_S", default=3600)
 # Unsent after this many seconds, an outbox message is the relay's to send.
 OUTBOX_RELAY_AFTER_S = env.float("OUTBOX_RELAY_AFTER_S", default=3.0)
 # How long a write's Idempotency-Key is remembered.
@@ -318,6 +327,7 @@ RATE_LIMITS = {
     "login_account": env.str("RATE_LIMIT_LOGIN_ACCOUNT", default="10/15m"),  # failed log-ins
     "login_address": env.str("RATE_LIMIT_LOGIN_ADDRESS", default="30/15m"),  # failed log-ins
     "signup_address": env.str("RATE_LIMIT_SIGNUP_ADDRESS", default="10/1h"),
+    "password_reset_address": env.str("RATE_LIMIT_PASSWORD_RESET_ADDRESS", default="10/1h"),
     "writes_user": env.str("RATE_LIMIT_WRITES_USER", default="120/1m"),
     "socket_address": env.str("RATE_LIMIT_SOCKETS_ADDRESS", default="60/1m"),
 }
@@ -336,26 +346,6 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "posts:feed"
 LOGOUT_REDIRECT_URL = "posts:feed"
 
-# --- I18N, static, media --------------------------------------------------------------------
-    "password_reset_address": env.str("RATE_LIMIT_PASSWORD_RESET_ADDRESS", default="10/1h"),
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-USE_I18N = True
-USE_TZ = True
-
-STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-# Embedded mode serves static files straight from frontend/static with no collectstatic step.
-WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=not PRODUCTION)
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if PRODUCTION
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
 # --- Accounts: django-allauth (apps/accounts/adapter.py; the README's "Your account") --------
 # Vivid's own backend first, so sessions made before allauth stay valid; allauth's lets a right
 # password on an account pending deletion reach the login (which cancels the deletion).
@@ -416,6 +406,25 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Vivid <vivid@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- I18N, static, media --------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Embedded mode serves static files straight from frontend/static with no collectstatic step.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=not PRODUCTION)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"

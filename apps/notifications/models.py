@@ -19,6 +19,7 @@ KINDS = (
     "likeness_used",
     "likeness_removed",
     "moderation",
+    "account",
 )
 
 
@@ -44,6 +45,9 @@ class Notification(BaseModel):
         # A notice from the moderators: a decision about the recipient's content or account, or
         # the outcome of a report they made. It names no moderator (``actor`` is empty).
         MODERATION = "moderation"
+        # A notice from Vivid about the recipient's own account (their data export is ready).
+        # Names no actor; ``link`` says where to read more.
+        ACCOUNT = "account"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -65,6 +69,9 @@ class Notification(BaseModel):
     actors_count = models.PositiveIntegerField(default=1)
     # Excerpt of the comment or caption that caused it (comments, mentions).
     text = models.CharField(max_length=200, blank=True)
+    # Where a notice from Vivid points on this site: a path (``/settings/data/export``), never
+    # a whole URL, so a notice cannot send anyone elsewhere.
+    link = models.CharField(max_length=200, blank=True, default="")
     # Sort key: a fresh time-sortable id each time someone joins, so a busy row moves to the top.
     seq = models.BigIntegerField(default=new_id)
     read_at = models.DateTimeField(null=True, blank=True)

@@ -35,6 +35,7 @@ _VERBS = {
     "likeness_used": "used your likeness",
     "likeness_removed": "withdrew the use of their likeness in your work",
     "moderation": "",
+    "account": "",
 }
 
 
@@ -42,6 +43,8 @@ def notification_summary(notification: Notification) -> str:
     """ "Ana and 12 others reacted to your post"."""
     if notification.kind == "moderation":
         return "A message from the moderators"
+    if notification.kind == "account":
+        return "About your account"
     name = notification.actor.name if notification.actor_id else "Someone"
     others = notification.actors_count - 1
     who = name

@@ -26,6 +26,7 @@ class NotificationOut(serializers.ModelSerializer):
             "others_count",
             "post_id",
             "text",
+            "link",
             "summary",
             "read",
             "created_at",

@@ -58,18 +58,27 @@ def notification_add(
     return notification
 
 
-def notice_add(*, recipient: User, text: str, post=None, link: str = "") -> Notification:
-    """A notice from Vivid itself (kind ``moderation``): what the moderators decided about the
-    recipient's content or account, or about a report they made. Never coalesced, names no
-    actor; sent live after commit. ``text`` is the whole message (up to 200 characters)."""
+def notice_add(
+    *, recipient: User, text: str, post=None, link: str = "", kind: str = "moderation"
+) -> Notification:
+    """A notice from Vivid itself: what the moderators decided about the recipient's content or
+    account, or about a report they made (kind ``moderation``), or news of their own account
+    (kind ``account``: an export ready). Never coalesced, names no actor; sent live after
+    commit. ``text`` is the whole message (up to 200 characters); ``link`` an optional path on
+    this site (anything else is refused)."""
+    if kind not in (Notification.Kind.MODERATION, Notification.Kind.ACCOUNT):
+        raise ValueError(f"not a notice kind: {kind!r}")
+    if link and (not link.startswith("/") or link.startswith("//") or "\\" in link):
+        raise ValueError("a notice links to a path on this site")
     with transaction.atomic():
         notification = Notification.objects.create(
             recipient=recipient,
-            kind=Notification.Kind.MODERATION,
+            kind=kind,
             actor=None,
             post=post,
-            group_key=f"moderation:{new_id()}",
+            group_key=f"{kind}:{new_id()}",
             text=text[:200],
+            link=link[:200],
         )
         _announce(notification)
     return notification

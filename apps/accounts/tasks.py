@@ -1,0 +1,40 @@
+"""Account tasks: thin wrappers that take ids and call one service."""
+
+import logging
+
+from celery import shared_task
+
+from apps.core.transient import TRANSIENT_ERRORS
+
+logger = logging.getLogger(__name__)
+
+
+# --- data export (apps.accounts.export) ------------------------------------------------------
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
+def export_build(self, export_id: int) -> None:
+    """Build one data export on the ``media`` queue. Safe to run twice: a finished export is
+    left alone and an unfinished one starts again (see ``export.export_build``). Transient
+    failures (the database or storage restarting) retry with backoff; anything else fails the
+    export, and the person may ask again at once (failed exports do not count)."""
+    from apps.accounts import export
+
+    try:
+        export.export_build(export_id=export_id)
+    except TRANSIENT_ERRORS as e:
+        if self.request.retries >= self.max_retries:
+            export.export_fail(export_id=export_id, message="The export could not be built.")
+            return
+        raise self.retry(exc=e, countdown=min(60, 2**self.request.retries)) from e
+    except Exception:
+        logger.exception("data export %s failed", export_id)
+        export.export_fail(export_id=export_id, message="The export could not be built.")
+
+
+@shared_task(ignore_result=True)
+def exports_expire() -> int:
+    """Delete the zips of exports past their week and mark them expired (Celery beat, hourly)."""
+    from apps.accounts import export
+
+    return export.exports_expire()
