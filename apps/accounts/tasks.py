@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from apps.core.transient import TRANSIENT_ERRORS
+from apps.core.transient import RETRY_TRANSIENT, TRANSIENT_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -38,3 +38,27 @@ def exports_expire() -> int:
     from apps.accounts import export
 
     return export.exports_expire()
+
+
+# --- account deletion (apps.accounts.deletion) -----------------------------------------------
+
+
+@shared_task(ignore_result=True)
+def deletions_purge_due() -> int:
+    """Queue the purge of every account whose grace period is over (Celery beat, every 10 min).
+    An account still being purged may be queued again: the purge is safe to run twice."""
+    from apps.accounts import deletion
+
+    due = deletion.deletions_due()
+    for user_id in due:
+        account_purge.delay(user_id)
+    return len(due)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, **RETRY_TRANSIENT)
+def account_purge(user_id: int) -> dict:
+    """Purge one deleted account's rows and files, batch by batch (``deletion.account_purge``).
+    A worker lost mid-way hands the task back to the broker, and the rerun continues."""
+    from apps.accounts import deletion
+
+    return deletion.account_purge(user_id=user_id)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from apps.accounts import views, views_export, views_settings
+from apps.accounts.views_deletion import account_delete
 
 app_name = "accounts"
 urlpatterns = [
@@ -29,6 +30,7 @@ urlpatterns = [
         views_export.export_download,
         name="export-download",
     ),
+    path("settings/data/delete", account_delete, name="delete"),
     path("u/<str:username>", views.profile, name="profile"),
     path("u/<str:username>/follow", views.follow_toggle, name="follow"),
 ]

@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from apps.accounts import api as accounts
+from apps.accounts.api_deletion import MeWithDeletionApi
 from apps.accounts import api_export
 from apps.generation import api as generation
 from apps.media import api as media
@@ -14,7 +15,7 @@ urlpatterns = [
     path("auth/signup", accounts.SignupApi.as_view()),
     path("auth/tokens", accounts.TokensApi.as_view()),
     path("auth/tokens/<int:token_id>", accounts.TokenDetailApi.as_view()),
-    path("me", accounts.MeApi.as_view()),
+    path("me", MeWithDeletionApi.as_view()),  # GET, PATCH and DELETE (account deletion)
     path("me/avatar", accounts.MeAvatarApi.as_view()),
     path("me/password", accounts.MePasswordApi.as_view()),
     path("me/export", api_export.ExportsApi.as_view()),

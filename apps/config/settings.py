@@ -274,6 +274,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 10},
     },
     "core-purge": {"task": "apps.core.tasks.core_purge", "schedule": 600.0},
+    # Accounts whose deletion grace period is over: rows and files purged (resumable).
+    "accounts-deletions-purge": {
+        "task": "apps.accounts.tasks.deletions_purge_due",
+        "schedule": 600.0,
+        "options": {"expires": 600},
+    },
     # Data exports past their week: the zip deleted, the export marked expired.
     "accounts-exports-expire": {"task": "apps.accounts.tasks.exports_expire", "schedule": 3600.0},
     # Liveness: a worker consuming these queues stamps the time (apps/config/celery.py).
@@ -292,6 +298,10 @@ CELERY_BEAT_SCHEDULE = {
 EXPORT_INTERVAL_S = env.int("EXPORT_INTERVAL_S", default=86_400)
 EXPORT_KEEP_DAYS = env.int("EXPORT_KEEP_DAYS", default=7)
 EXPORT_LINK_TTL_S = env.int("EXPORT_LINK_TTL_S", default=3600)
+# Account deletion (apps.accounts.deletion): gone at once, purged after this many days (signing
+# in on the site before then cancels); the purge works in batches of ACCOUNT_DELETION_BATCH rows.
+ACCOUNT_DELETION_GRACE_DAYS = env.int("ACCOUNT_DELETION_GRACE_DAYS", default=7)
+ACCOUNT_DELETION_BATCH = env.int("ACCOUNT_DELETION_BATCH", default=200)
 # Unsent after this many seconds, an outbox message is the relay's to send.
 OUTBOX_RELAY_AFTER_S = env.float("OUTBOX_RELAY_AFTER_S", default=3.0)
 # How long a write's Idempotency-Key is remembered.

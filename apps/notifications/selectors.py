@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from apps.accounts.models import User
 from apps.core.pagination import Page, PageParams, paginate
 from apps.notifications.models import Notification
@@ -14,7 +16,13 @@ def notification_list(*, user: User, params: PageParams) -> Page:
     """
     from apps.social.selectors import hidden_author_ids
 
-    rows = Notification.objects.filter(recipient=user).select_related("actor", "post")
+    # A person whose account is suspended or deleted is gone for everyone: so are the lines
+    # naming them (notices from Vivid name no one and always show).
+    rows = (
+        Notification.objects.filter(recipient=user)
+        .filter(Q(actor__isnull=True) | Q(actor__is_active=True))
+        .select_related("actor", "post")
+    )
     hidden = hidden_author_ids(viewer_id=user.pk)
     if hidden:
         rows = rows.exclude(actor_id__in=hidden)
@@ -22,7 +30,11 @@ def notification_list(*, user: User, params: PageParams) -> Page:
 
 
 def unread_count(*, user: User) -> int:
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+    return (
+        Notification.objects.filter(recipient=user, read_at__isnull=True)
+        .filter(Q(actor__isnull=True) | Q(actor__is_active=True))
+        .count()
+    )
 
 
 _VERBS = {

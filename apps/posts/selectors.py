@@ -28,10 +28,15 @@ def _posts(viewer, *, hidden: set[int] | None = None) -> QuerySet[Post]:
     # Follows stay a subquery (not a list of ids fetched first): PostgreSQL plans the subquery
     # in about a millisecond, where a literal list of hundreds of ids costs several.
     # ``asset_provenance_id``: the asset's provenance record, joined here so no page asks per post.
+    # ``remix_of_deleted_at``: set when the post is a remix whose original's author deleted their
+    # account (gone for everyone at once, then purged): the post says "original deleted".
     return (
         Post.objects.visible_to(viewer, hidden_author_ids=hidden)
         .select_related("author", "asset")
-        .annotate(asset_provenance_id=F("asset__provenance__id"))
+        .annotate(
+            asset_provenance_id=F("asset__provenance__id"),
+            remix_of_deleted_at=F("remix_of__author__deletion_requested_at"),
+        )
     )
 
 
@@ -110,6 +115,7 @@ POST_COLUMNS = (
     "asset__placeholder",
     "asset__variants",
     "asset__provenance__id",
+    "remix_of__author__deletion_requested_at",
 )
 
 
@@ -259,11 +265,12 @@ def comments_for(*, post: Post, viewer, params: PageParams) -> Page:
     """A post's comments the viewer may see, oldest first, each with its replies.
 
     Top-level comments page by id (ascending); replies come along in one more query. Comments by
-    anyone with a block between them and the viewer are left out.
+    anyone with a block between them and the viewer are left out, and so are those of accounts
+    suspended or deleted (gone for everyone, as their posts are).
     """
     hidden = blocked_ids(viewer_id=_viewer_id(viewer))
     rows = Comment.objects.filter(
-        post=post, parent__isnull=True, removed_at__isnull=True
+        post=post, parent__isnull=True, removed_at__isnull=True, author__is_active=True
     ).select_related("author")
     if hidden:
         rows = rows.exclude(author_id__in=hidden)
@@ -275,7 +282,7 @@ def comments_for(*, post: Post, viewer, params: PageParams) -> Page:
     more = len(items) > params.limit
     items = items[: params.limit]
     replies = (
-        Comment.objects.filter(parent__in=items, removed_at__isnull=True)
+        Comment.objects.filter(parent__in=items, removed_at__isnull=True, author__is_active=True)
         .select_related("author")
         .order_by("id")
     )
@@ -291,7 +298,9 @@ def comments_for(*, post: Post, viewer, params: PageParams) -> Page:
 
 def comment_get(*, post: Post, comment_id: int, viewer) -> Comment:
     comment = (
-        Comment.objects.filter(post=post, id=comment_id, removed_at__isnull=True)
+        Comment.objects.filter(
+            post=post, id=comment_id, removed_at__isnull=True, author__is_active=True
+        )
         .select_related("author")
         .first()
     )

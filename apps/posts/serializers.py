@@ -30,6 +30,9 @@ class PostOut(serializers.ModelSerializer):
     author = UserOut(read_only=True)
     asset = AssetOut(read_only=True)
     remix_of = serializers.SerializerMethodField()
+    # True when the original of this remix is gone (its author deleted their account); then
+    # ``remix_of`` is null and the post says "original deleted".
+    remix_of_deleted = serializers.SerializerMethodField()
     reactions = serializers.DictField(child=serializers.IntegerField(), read_only=True)
     viewer_reactions = serializers.SerializerMethodField()
     provenance_id = serializers.SerializerMethodField()
@@ -47,6 +50,7 @@ class PostOut(serializers.ModelSerializer):
             "hashtags",
             "visibility",
             "remix_of",
+            "remix_of_deleted",
             "remix_count",
             "allow_remix",
             "training_use",
@@ -62,7 +66,10 @@ class PostOut(serializers.ModelSerializer):
         ]
 
     def get_remix_of(self, post: Post) -> str | None:
-        return str(post.remix_of_id) if post.remix_of_id else None
+        return str(post.remix_of_id) if post.remix_of_id and not remix_gone(post) else None
+
+    def get_remix_of_deleted(self, post: Post) -> bool:
+        return remix_gone(post)
 
     def get_viewer_reactions(self, post: Post) -> list[str]:
         return self.context.get("viewer_reactions", {}).get(post.id, [])
@@ -75,6 +82,22 @@ class PostOut(serializers.ModelSerializer):
 
     def get_cursor(self, post: Post) -> str:
         return str(post.id)
+
+
+def remix_gone(post: Post) -> bool:
+    """Is ``post`` a remix whose original's author deleted their account? Read from the feed
+    query's ``remix_of_deleted_at`` (``apps.posts.selectors``), else asked once."""
+    if not post.remix_of_id:
+        return False
+    gone_at = getattr(post, "remix_of_deleted_at", MISSING)
+    if gone_at is MISSING:
+        gone_at = (
+            Post.objects.filter(pk=post.remix_of_id)
+            .values_list("author__deletion_requested_at", flat=True)
+            .first()
+        )
+        post.remix_of_deleted_at = gone_at
+    return gone_at is not None
 
 
 class ReactionsOut(serializers.Serializer):
@@ -213,7 +236,8 @@ def posts_data(posts, viewer_reactions: dict[int, list[str]]) -> list[dict]:
         "author": lambda p: _author(p.author),
         "asset": lambda p: _asset(p.asset),
         "hashtags": lambda p: hashtags(p.caption),
-        "remix_of": lambda p: str(p.remix_of_id) if p.remix_of_id else None,
+        "remix_of": lambda p: str(p.remix_of_id) if p.remix_of_id and not remix_gone(p) else None,
+        "remix_of_deleted": remix_gone,
         "reactions": lambda p: p.reactions,
         "viewer_reactions": lambda p: viewer_reactions.get(p.id, []),
         "provenance_id": lambda p: provenance_id_of(
@@ -237,6 +261,7 @@ _ROW_POST_FIELDS = [
     "hashtags",
     "visibility",
     "remix_of",
+    "remix_of_deleted",
     "remix_count",
     "allow_remix",
     "training_use",
@@ -343,7 +368,14 @@ def post_rows_data(rows) -> list[dict]:
                 "caption": r["caption"],
                 "hashtags": hashtags(r["caption"]),
                 "visibility": r["visibility"],
-                "remix_of": str(r["remix_of_id"]) if r["remix_of_id"] else None,
+                "remix_of": (
+                    str(r["remix_of_id"])
+                    if r["remix_of_id"] and r["remix_of__author__deletion_requested_at"] is None
+                    else None
+                ),
+                "remix_of_deleted": bool(
+                    r["remix_of_id"] and r["remix_of__author__deletion_requested_at"] is not None
+                ),
                 "remix_count": r["remix_count"],
                 "allow_remix": r["allow_remix"],
                 "training_use": r["training_use"],

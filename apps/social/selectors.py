@@ -26,8 +26,8 @@ def follow_state(*, viewer: User | None, user: User) -> str:
 def follow_counts(*, user: User) -> tuple[int, int]:
     """(followers, following)."""
     return (
-        Follow.objects.filter(followee=user).count(),
-        Follow.objects.filter(follower=user).count(),
+        Follow.objects.filter(followee=user, follower__is_active=True).count(),
+        Follow.objects.filter(follower=user, followee__is_active=True).count(),
     )
 
 
@@ -37,7 +37,11 @@ def follower_ids(*, user_id: int) -> QuerySet:
 
 def follow_requests_pending(*, user: User) -> QuerySet[FollowRequest]:
     """Requests waiting for ``user``'s answer, newest first."""
-    return FollowRequest.objects.filter(target=user).select_related("requester").order_by("-id")
+    return (
+        FollowRequest.objects.filter(target=user, requester__is_active=True)
+        .select_related("requester")
+        .order_by("-id")
+    )
 
 
 def hidden_author_ids(*, viewer_id: int | None) -> set[int]:
@@ -105,8 +109,8 @@ def mutes(*, muter: User, muted: User) -> bool:
 
 
 def blocked_users(*, user: User) -> QuerySet[User]:
-    return User.objects.filter(blocks_received__blocker=user).order_by("username")
+    return User.objects.filter(blocks_received__blocker=user, is_active=True).order_by("username")
 
 
 def muted_users(*, user: User) -> QuerySet[User]:
-    return User.objects.filter(mutes_received__muter=user).order_by("username")
+    return User.objects.filter(mutes_received__muter=user, is_active=True).order_by("username")
