@@ -41,6 +41,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from apps.accounts.models import AccessToken, DataExport, User
 from apps.core import outbox, ratelimit
@@ -305,6 +306,7 @@ def account_purge(*, user_id: int) -> dict[str, int]:
         ("exports", _purge_exports),
         ("consent", _purge_consent),
         ("idempotency", _purge_idempotency),
+        ("sign_in", _purge_sign_in),
     ]
     counts: dict[str, int] = {}
     try:
@@ -558,6 +560,26 @@ def _purge_idempotency(user: User, batch: int) -> int:
     ids = _ids(IdempotencyRecord.objects.filter(user=user), batch)
     IdempotencyRecord.objects.filter(pk__in=ids).delete()
     return len(ids)
+
+
+def _purge_sign_in(user: User, batch: int) -> int:
+    """What django-allauth keeps: email addresses, two-factor authenticators (secrets, recovery
+    codes) and the session list (addresses, browsers)."""
+    from django.apps import apps
+
+    handled = 0
+    for app, model_path in (
+        ("allauth.account", "allauth.account.models.EmailAddress"),
+        ("allauth.mfa", "allauth.mfa.models.Authenticator"),
+        ("allauth.usersessions", "allauth.usersessions.models.UserSession"),
+    ):
+        if not apps.is_installed(app):
+            continue
+        model = import_string(model_path)
+        ids = _ids(model.objects.filter(user=user), batch)
+        model.objects.filter(pk__in=ids).delete()
+        handled += len(ids)
+    return handled
 
 
 def _pseudonymise(user: User) -> None:

@@ -26,7 +26,6 @@ from apps.posts.models import Comment, Post, Reaction
 from apps.social import services as social
 from apps.social.models import Follow
 from tests.conftest import client_for
-from tests.provenance.conftest import made, post_of  # noqa: F401 (fixtures)
 
 PASSWORD = "correct horse battery 9"
 
@@ -39,6 +38,53 @@ def _own_keys(settings, tmp_path):
     ledger.reset_key_cache()
     yield
     ledger.reset_key_cache()
+
+
+@pytest.fixture
+def made(db):
+    """``made(owner, prompt, remix_of=None)``: an asset as a finished generation leaves it, with
+    its signed provenance record (as tests/provenance's fixture of the same name)."""
+    from django.db import transaction
+
+    from apps.generation.models import GenerationJob
+    from apps.media.services import asset_create
+    from apps.provenance.services import record_write
+    from tests.conftest import png_bytes
+
+    def make(owner, prompt, *, remix_of=None):
+        params = {"quality": "draft", "width": 8, "height": 8, "count": 1}
+        if remix_of is not None:
+            params["remix_of"] = str(remix_of)
+        with transaction.atomic():
+            job = GenerationJob.objects.create(
+                owner=owner,
+                kind="image",
+                op="generate",
+                prompt=prompt,
+                backend="procedural",
+                seed=1,
+                params=params,
+                status="succeeded",
+            )
+            asset = asset_create(
+                owner=owner, data=png_bytes(), mime="image/png", width=8, height=8, job=job
+            )
+            record_write(asset=asset, job=job)
+        return asset
+
+    return make
+
+
+@pytest.fixture
+def post_of(api):
+    def publish(author, asset, **fields):
+        response = api(author).post(
+            "/api/v1/posts", {"asset_id": asset.id, "visibility": "public", **fields}, format="json"
+        )
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    return publish
 
 
 def delete_me(client, password=PASSWORD, **extra):
@@ -130,11 +176,7 @@ def test_the_account_and_everything_it_made_answer_404_at_once(
     answer = response.json()
     assert answer["status"] == "pending"
     purge_at = dt.datetime.fromisoformat(answer["purge_at"].replace("Z", "+00:00"))
-    assert (
-        before + dt.timedelta(days=7)
-        <= purge_at
-        <= timezone.now() + dt.timedelta(days=7)
-    )
+    assert before + dt.timedelta(days=7) <= purge_at <= timezone.now() + dt.timedelta(days=7)
 
     # Profile, post, media, feeds, comments, remixes list: gone for everyone.
     for client in (anon, bob_api):
@@ -384,3 +426,33 @@ def test_a_token_client_needs_the_write_scope(alice):
     assert delete_me(read_only).status_code == 403
     alice.refresh_from_db()
     assert alice.is_active
+
+
+def test_with_two_factor_on_the_code_is_needed_too(alice, api, client):
+    from tests.accounts.helpers_auth import totp_code, totp_turn_on
+
+    secret, _ = totp_turn_on(alice)
+    token_client = api(alice)
+    missing = delete_me(token_client)
+    assert missing.status_code == 400 and "otp" in missing.json()["error"]["fields"]
+    wrong = delete_me(token_client, otp="000000" if totp_code(secret) != "000000" else "111111")
+    assert wrong.status_code == 400 and "otp" in wrong.json()["error"]["fields"]
+    alice.refresh_from_db()
+    assert alice.is_active
+
+    client.force_login(alice)
+    page = client.get("/settings/data/delete").content.decode()
+    assert 'name="otp"' in page
+    assert delete_me(token_client, otp=totp_code(secret)).status_code == 202
+    alice.refresh_from_db()
+    assert not alice.is_active
+
+    # The purge takes the authenticators, email addresses and session list with it.
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+
+    EmailAddress.objects.get_or_create(user=alice, email=alice.email)
+    grace_over(alice)
+    deletion.account_purge(user_id=alice.pk)
+    assert not Authenticator.objects.filter(user=alice).exists()
+    assert not EmailAddress.objects.filter(user=alice).exists()
