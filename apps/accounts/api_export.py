@@ -7,7 +7,7 @@ signed ``download_url`` while the zip is there. Someone else's export answers 40
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -55,20 +55,11 @@ def export_data(export: DataExport, request) -> dict:
     }
 
 
-_ERRORS = {
-    401: OpenApiResponse(description="Not signed in."),
-    403: OpenApiResponse(description="The token lacks the scope."),
-}
-
-
 class ExportsApi(APIView):
     @extend_schema(
         request=None,
-        responses={
-            202: ExportOut,
-            429: OpenApiResponse(description="One export a day: rate_limited, Retry-After."),
-            **_ERRORS,
-        },
+        # 429 (one export a day) and the other errors are added by apps.core.schema.
+        responses={202: ExportOut},
         parameters=[idempotency.IDEMPOTENCY_KEY_HEADER],
         operation_id="me_export_create",
     )
@@ -85,7 +76,7 @@ class ExportsApi(APIView):
 
 class ExportDetailApi(APIView):
     @extend_schema(
-        responses={200: ExportOut, 404: OpenApiResponse(description="Not found."), **_ERRORS},
+        responses={200: ExportOut},
         operation_id="me_export_get",
     )
     def get(self, request, export_id: int):

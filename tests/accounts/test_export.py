@@ -251,6 +251,7 @@ def test_someone_elses_export_is_not_found_on_the_api_and_the_download(alice, bo
     missing = api(bob).get("/api/v1/me/export/123456789")
     assert theirs.status_code == missing.status_code == 404
     assert theirs.content == missing.content
+    assert api(bob).get("/api/v1/me/export/99999999999999999999999").status_code == 404
 
     # Signed in as Bob without the link, or with a link made for another export: 404.
     bob_site = Client()
