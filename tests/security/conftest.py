@@ -5,6 +5,7 @@ the attacks aim at, so each case can assert that nothing changed."""
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,14 +83,15 @@ def session_client(user) -> Client:
     return browser
 
 
-def _person(username: str):
+def person(username: str):
     return account_services.user_create(
         username=username, email=f"{username}@example.com", password="correct horse battery 9"
     )
 
 
-def _publish(author, visibility: str, caption: str) -> dict:
-    asset = asset_create(owner=author, data=png_bytes(), mime="image/png", width=8, height=8)
+def publish_via_api(author, visibility: str, caption: str, asset=None) -> dict:
+    if asset is None:
+        asset = asset_create(owner=author, data=png_bytes(), mime="image/png", width=8, height=8)
     response = client_for(author).post(
         "/api/v1/posts",
         {"asset_id": asset.id, "caption": caption, "visibility": visibility},
@@ -99,39 +101,46 @@ def _publish(author, visibility: str, caption: str) -> dict:
     return response.json()
 
 
-@pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker, tmp_path_factory):
-    """Built once per module inside a transaction that is rolled back at its end; each test
-    runs in a savepoint of it (pytest-django's own), so attacks that did change something
-    could not leak into the next case."""
-    media = tmp_path_factory.mktemp("world-media")
+@contextmanager
+def rolled_back(django_db_blocker, tmp_path_factory, name: str):
+    """Data made once for a whole module, inside a transaction rolled back at its end; each test
+    runs in a savepoint of it (pytest-django's own), so an attack that did change something
+    could not leak into the next case. Yields the media directory the data's files are in."""
+    media = tmp_path_factory.mktemp(f"{name}-media")
     with (
         django_db_blocker.unblock(),
         override_settings(
             MEDIA_ROOT=media,
             PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
-            RATE_LIMITS_KEY_PREFIX=f"world:{media.name}",
+            RATE_LIMITS_KEY_PREFIX=f"{name}:{media.name}",
         ),
     ):
         outer = transaction.atomic()
         outer.__enter__()
         try:
-            yield _build_world(media)
+            yield media
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
 
 
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker, tmp_path_factory):
+    with rolled_back(django_db_blocker, tmp_path_factory, "world") as media:
+        yield _build_world(media)
+
+
 @pytest.fixture(autouse=True)
-def _world_media(request, settings) -> None:
-    """Tests of a module with a world read the world's media files."""
-    if "world" in request.fixturenames:
-        settings.MEDIA_ROOT = request.getfixturevalue("world").media
+def _module_media(request, settings) -> None:
+    """Tests of a module with data made once read that data's media files."""
+    for name in ("world", "stored"):
+        if name in request.fixturenames:
+            settings.MEDIA_ROOT = request.getfixturevalue(name).media
 
 
 def _build_world(media) -> World:
-    alice, bob, carol = _person("alice"), _person("bob"), _person("carol")
-    moderator = _person("mod")
+    alice, bob, carol = person("alice"), person("bob"), person("carol")
+    moderator = person("mod")
     role_set(user=moderator, role="moderator")
     w = World(alice=alice, bob=bob, carol=carol, moderator=moderator, media=media)
 
@@ -140,14 +149,14 @@ def _build_world(media) -> World:
     )
     draft_job, draft_asset = finished_job(alice)
     token, _ = account_services.token_create(user=alice, scopes=["read"], name="alice's")
-    private_post = _publish(alice, "private", "mine only")
-    public_post = _publish(alice, "public", "for all")
+    private_post = publish_via_api(alice, "private", "mine only")
+    public_post = publish_via_api(alice, "public", "for all")
     comment = post_services.comment_create(
         user=alice, post_id=int(public_post["id"]), body="alice's comment"
     )
     notification = notice_add(recipient=alice, text="About your post.")
     # A moderation case on alice's post (reported by carol), decided, and alice's appeal of it.
-    removed_post = _publish(alice, "public", "to be removed")
+    removed_post = publish_via_api(alice, "public", "to be removed")
     cases.report_create(
         reporter=carol, target_type="post", target_id=removed_post["id"], reason="spam"
     )
@@ -155,7 +164,7 @@ def _build_world(media) -> World:
     actions.action_take(moderator=moderator, case_id=case.id, action="remove", reason_code="spam")
     appeal = appeals.appeal_create(author=alice, case_id=case.id, body="It was art.")
     # A report alice made, on carol's post, still open.
-    carols = _publish(carol, "public", "carol's")
+    carols = publish_via_api(carol, "public", "carol's")
     cases.report_create(reporter=alice, target_type="post", target_id=carols["id"], reason="spam")
     open_case = Case.objects.get(target_id=int(carols["id"]))
     # A consent record of alice's, and carol's draft that used alice's likeness under it.
@@ -220,4 +229,14 @@ def snapshot(w: World) -> dict[str, list[dict]]:
     return out
 
 
-__all__ = ["MISSING_ID", "World", "client_for", "finished_job", "session_client", "snapshot"]
+__all__ = [
+    "MISSING_ID",
+    "World",
+    "client_for",
+    "finished_job",
+    "person",
+    "publish_via_api",
+    "rolled_back",
+    "session_client",
+    "snapshot",
+]
