@@ -32,7 +32,40 @@ class MeOut(UserOut):
         fields = [*UserOut.Meta.fields, "email", "sensitive_media", "links"]
 
 
-@extend_schema_field(LinkOut(many=True))
+_CONTROL = r"\u0000-\u001f\u007f-\u009f"
+_TEXT = f"[^{_CONTROL}]"
+# A subset of what the service accepts, so that every link the schema allows is saved.
+_URL_PATTERN = (
+    r"^https?://([a-z0-9]{1,20}(-[a-z0-9]{1,20}){0,2}\.){1,4}[a-z]{2,10}(/[A-Za-z0-9._~-]*)*$"
+)
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": 5,
+        "items": {
+            "type": "object",
+            "properties": {
+                "label": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 40,
+                    # some visible text, no control characters
+                    "pattern": f"^{_TEXT}*[^\\s{_CONTROL}]{_TEXT}*$",
+                },
+                "url": {
+                    "type": "string",
+                    "format": "uri",
+                    "maxLength": 300,
+                    "pattern": _URL_PATTERN,
+                },
+            },
+            "required": ["label", "url"],
+            "additionalProperties": False,
+        },
+    }
+)
 class LinksField(serializers.JSONField):
     """Any JSON here: ``services.links_validate`` refuses what is not a list of links, with
     flat messages under ``links`` (a nested serializer would answer nested error objects)."""

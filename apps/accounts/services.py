@@ -87,6 +87,9 @@ def links_validate(*, links: object) -> list[dict[str, str]]:
         if not isinstance(label, str) or not isinstance(url, str):
             raise refuse(f"Link {n}: the label and the url are text.")
         label, url = label.strip(), url.strip()
+        # Control characters (NUL above all: PostgreSQL's jsonb refuses it) are never meant.
+        if any(ord(c) < 32 or 127 <= ord(c) <= 159 for c in label + url):
+            raise refuse(f"Link {n}: control characters are not allowed.")
         if not label or len(label) > PROFILE_LINK_LABEL_MAX:
             raise refuse(f"Link {n}: a label of 1 to {PROFILE_LINK_LABEL_MAX} characters.")
         if len(url) > PROFILE_LINK_URL_MAX:

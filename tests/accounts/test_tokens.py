@@ -85,9 +85,7 @@ def test_a_bad_expiry_is_refused_and_no_token_is_made(anon, alice, extra, field)
 
 @pytest.mark.django_db
 def test_an_expired_token_no_longer_authenticates(alice):
-    token, raw = services.token_create(
-        user=alice, expires_at=timezone.now() + dt.timedelta(days=1)
-    )
+    token, raw = services.token_create(user=alice, expires_at=timezone.now() + dt.timedelta(days=1))
     client = bearer(raw)
     assert client.get("/api/v1/me").status_code == 200
     AccessToken.objects.filter(pk=token.pk).update(
@@ -154,9 +152,9 @@ async def test_an_expired_token_is_refused_at_the_socket(alice):
     token, raw = await sync_to_async(services.token_create)(
         user=alice, expires_at=timezone.now() + dt.timedelta(days=1)
     )
-    await sync_to_async(
-        AccessToken.objects.filter(pk=token.pk).update
-    )(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    await sync_to_async(AccessToken.objects.filter(pk=token.pk).update)(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
     ws = await _socket(raw)
     connected, code = await ws.connect(timeout=5)
     assert not connected and code == 4001
@@ -339,6 +337,8 @@ def test_links_are_read_and_written_on_me_and_shown_on_the_profile(api, anon, al
         ["https://x.example"],
         "https://x.example",
         [{"label": "Nested", "url": {"href": "https://x.example"}}],
+        [{"label": "a\u0000b", "url": "https://x.example"}],
+        [{"label": "Nul", "url": "https://x.example/\u0000"}],
     ],
 )
 def test_bad_links_are_refused_on_the_api_and_nothing_is_lost(api, alice, links):
