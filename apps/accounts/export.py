@@ -214,9 +214,10 @@ class Superseded(Exception):
 def export_build(*, export_id: int) -> DataExport | None:
     """Build the zip of an export and mark it succeeded, notifying its owner.
 
-    Safe to run twice: a finished export is left alone; otherwise this run claims the row (a new
-    storage name) and starts the zip again, and an earlier run still going stops at its next
-    progress write. Returns the export, or None when there was nothing to do."""
+    Safe to run twice: a finished export (succeeded, failed or expired) is left alone; otherwise
+    this run claims the row (a new storage name) and starts the zip again, and an earlier run
+    still going stops at its next progress write. Returns the export, or None when there was
+    nothing to do."""
     claimed = _claim(export_id)
     if claimed is None:
         return None
@@ -224,7 +225,10 @@ def export_build(*, export_id: int) -> DataExport | None:
     if stale:  # what an interrupted run may have stored
         _delete_quietly(stale)
     try:
-        with tempfile.TemporaryFile(prefix="vivid-export-") as tmp:
+        # On the worker's disk (FILE_UPLOAD_TEMP_DIR if set, else the system's): as large as
+        # the person's originals together.
+        temp_dir = getattr(settings, "FILE_UPLOAD_TEMP_DIR", None)
+        with tempfile.TemporaryFile(prefix="vivid-export-", dir=temp_dir) as tmp:
             _Builder(export, name, tmp).write()
             size = tmp.seek(0, 2)
             tmp.seek(0)
@@ -249,7 +253,9 @@ def _claim(export_id: int) -> tuple[DataExport, str, str] | None:
             .select_related("user")
             .first()
         )
-        if export is None or export.status in (Status.SUCCEEDED, Status.EXPIRED):
+        # Finished either way: a failed export is not retried behind the person's back (they
+        # may ask again at once; failed exports do not count against the day).
+        if export is None or export.status in (Status.SUCCEEDED, Status.FAILED, Status.EXPIRED):
             return None
         stale = export.file_name
         name = f"exports/{export.user_id}/{export.pk}-{secrets.token_urlsafe(12)}.zip"
