@@ -26,6 +26,14 @@ ATTACK = '"><script>alert(1)</script><img src=x onerror=alert(1)>'
 LIVE = ("<script>alert(1)", "<img src=x onerror", "<img src=x", 'href="javascript:')
 
 
+SCRIPT_URLS = (
+    "javascript:alert(1)",
+    "JavaScript:alert(1)",
+    " javascript:alert(1)",
+    "data:text/html,x",
+)
+
+
 def payload(marker: str) -> str:
     """The attack, tagged so that the test can tell the field did render (escaped)."""
     return f"{marker}{ATTACK}"
@@ -62,7 +70,7 @@ def _build(media) -> Stored:
         format="json",
     )
     stored.refused["https link with markup"] = links.status_code
-    for url in ("javascript:alert(1)", "JavaScript:alert(1)", " javascript:alert(1)", "data:text/html,x"):
+    for url in SCRIPT_URLS:
         stored.refused[url] = api.patch(
             "/api/v1/me", {"links": [{"label": "x", "url": url}]}, format="json"
         ).status_code
@@ -75,11 +83,17 @@ def _build(media) -> Stored:
     post_services.comment_create(user=mallory, post_id=int(post["id"]), body=payload("COM"))
     # Reported by carol with hostile details; mallory reports bob with hostile details too.
     cases.report_create(
-        reporter=carol, target_type="post", target_id=post["id"], reason="spam",
+        reporter=carol,
+        target_type="post",
+        target_id=post["id"],
+        reason="spam",
         details=payload("DET"),
     )
     cases.report_create(
-        reporter=mallory, target_type="post", target_id=bobs["id"], reason="other",
+        reporter=mallory,
+        target_type="post",
+        target_id=bobs["id"],
+        reason="other",
         details=payload("DET"),
     )
     case = Case.objects.get(target_id=int(post["id"]))
@@ -185,7 +199,7 @@ def test_link_labels_are_escaped_on_the_profile(stored):
 
 
 def test_links_with_script_urls_are_refused(stored):
-    for url in ("javascript:alert(1)", "JavaScript:alert(1)", " javascript:alert(1)", "data:text/html,x"):
+    for url in SCRIPT_URLS:
         assert stored.refused[url] == 400, url
 
 
