@@ -129,7 +129,7 @@ def test_media_on_s3_may_load_from_the_store():
         "CONTENT_SECURITY_POLICY",
         AWS_STORAGE_BUCKET_NAME="vivid-media",
         AWS_S3_ENDPOINT_URL="https://s3.example.net",
-        AWS_S3_CUSTOM_DOMAIN="media.vivid.example",
+        CSP_MEDIA_ORIGINS="https://media.vivid.example",
     )
     directives = found["CONTENT_SECURITY_POLICY"]["DIRECTIVES"]
     for name in ("img-src", "media-src"):

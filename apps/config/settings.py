@@ -566,14 +566,11 @@ if PRODUCTION:
 
 
 def _media_origins() -> list[str]:
-    """Origins media may load from besides the site: the S3 store's, when pages are sent there
-    (MEDIA_S3_REDIRECT_S) or when the store has a public domain of its own."""
-    if not AWS_STORAGE_BUCKET_NAME:
-        return []
+    """Origins media may load from besides the site: CSP_MEDIA_ORIGINS (a CDN, say) and, with
+    S3, the store's, where MEDIA_S3_REDIRECT_S sends browsers with presigned URLs."""
     origins = env.list("CSP_MEDIA_ORIGINS", default=[])
-    custom = env.str("AWS_S3_CUSTOM_DOMAIN", default="")
-    if custom:
-        origins.append(f"https://{custom}")
+    if not AWS_STORAGE_BUCKET_NAME:
+        return origins
     endpoint = env.str("AWS_S3_ENDPOINT_URL", default="")
     if endpoint:
         parts = urlsplit(endpoint)
