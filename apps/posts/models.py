@@ -72,6 +72,9 @@ class Post(BaseModel):
     )
     asset = models.ForeignKey("media.Asset", on_delete=models.PROTECT, related_name="posts")
     caption = models.TextField(blank=True)
+    # The text alternative of the picture or clip for people who cannot see it (screen readers,
+    # images that do not load); the creator's words, at most ALT_TEXT_MAX characters.
+    alt_text = models.TextField(blank=True, default="")
     visibility = models.CharField(max_length=9, choices=Visibility.choices)
     remix_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="remixes"
