@@ -381,11 +381,12 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 ACCOUNT_CONFIRMATION_REQUIRED_TO_PUBLISH = env.bool(
     "ACCOUNT_CONFIRMATION_REQUIRED_TO_PUBLISH", default=not DEBUG
 )
-# Log-in failures, sign-ups and password resets are counted by Vivid's limits (RATE_LIMITS,
-# in Redis, with Retry-After); allauth's own counters for them are off so nothing counts twice.
-# Its other limits (resending a confirmation, reauthenticating, two-factor codes) stay.
+# Passwords, sign-ups and password resets are counted by Vivid's limits (RATE_LIMITS, in Redis,
+# with Retry-After); allauth's own counters for them are off (the adapter skips its count of
+# failed passwords) so nothing counts twice. Its other limits stay: wrong two-factor codes
+# ("login_failed": 5 per 5 minutes per account), resending a confirmation, reauthenticating.
 ACCOUNT_RATE_LIMITS = (
-    {"login": None, "login_failed": None, "signup": None, "reset_password": None}
+    {"login": None, "signup": None, "reset_password": None}
     if RATE_LIMITS_ENABLED
     else False
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
+from django.test import Client as DjangoClient
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -19,11 +19,20 @@ from tests.conftest import client_for
 pytestmark = pytest.mark.django_db
 
 
-def site_login(client: Client, username: str, password: str = PASSWORD):
+_addresses = iter(range(1, 250))
+
+
+def Client() -> DjangoClient:
+    """A browser of its own address: allauth's per-address count of wrong codes is kept in the
+    shared cache, across tests."""
+    return DjangoClient(REMOTE_ADDR=f"198.51.100.{next(_addresses)}")
+
+
+def site_login(client: DjangoClient, username: str, password: str = PASSWORD):
     return client.post("/login", {"username": username, "password": password})
 
 
-def logged_in_as(client: Client) -> str | None:
+def logged_in_as(client: DjangoClient) -> str | None:
     user_id = client.session.get("_auth_user_id")
     return User.objects.get(pk=user_id).username if user_id else None
 
@@ -62,6 +71,17 @@ def test_a_recovery_code_logs_in_once(alice):
     site_login(again, "alice")
     again.post("/accounts/2fa/authenticate/", {"code": codes[0]})
     assert logged_in_as(again) is None
+
+
+def test_guessing_codes_stops_after_five(alice):
+    secret, _ = totp_turn_on(alice)
+    browser = Client()
+    site_login(browser, "alice")
+    for n in range(5):
+        browser.post("/accounts/2fa/authenticate/", {"code": f"{n:06d}"})
+    refused = browser.post("/accounts/2fa/authenticate/", {"code": totp_code(secret)})
+    assert b"Too many failed login attempts" in refused.content
+    assert logged_in_as(browser) is None
 
 
 def test_turning_it_on_through_the_pages(alice):
