@@ -194,7 +194,7 @@ def _build_world(media) -> World:
 
 def snapshot(w: World) -> dict[str, list[dict]]:
     """Every row an attack in this suite aims at, as plain values."""
-    from apps.accounts.models import AccessToken, User
+    from apps.accounts.models import AccessToken, DataExport, User
     from apps.consent.models import ConsentEvent, ConsentSettings, LikenessUse
     from apps.media.models import Asset
     from apps.notifications.models import Notification
@@ -204,6 +204,7 @@ def snapshot(w: World) -> dict[str, list[dict]]:
     models = [
         User,
         AccessToken,
+        DataExport,
         GenerationJob,
         Asset,
         Post,
