@@ -173,7 +173,17 @@ def _build_world(media) -> World:
     likeness_job = job_request(
         owner=carol, kind="image", prompt="a portrait", quality="draft", likeness=["alice"]
     )
+    # A finished data export of alice's, and one of bob's whose signed link bob holds.
+    from apps.accounts.export import export_link
+    from apps.accounts.models import DataExport
+
+    done = {"status": "succeeded", "progress": 1.0, "size": 22, "sha256": "0" * 64}
+    export = DataExport.objects.create(user=alice, file_name="exports/alice.zip", **done)
+    bobs_export = DataExport.objects.create(user=bob, file_name="exports/bob.zip", **done)
+    bobs_sig = export_link(bobs_export).split("sig=")[1]
     w.ids = {
+        "export": str(export.id),
+        "bobs_sig": bobs_sig,
         "queued_job": str(queued.id),
         "likeness_job": str(likeness_job.id),
         "draft_job": str(draft_job.id),

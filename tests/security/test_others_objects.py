@@ -38,6 +38,7 @@ API_ATTACKS = [
     ("delete", "/api/v1/posts/{public_post}/comments/{comment}", None, 403),
     ("delete", "/api/v1/me/consent/likeness/uses/{likeness_job}", None),
     ("post", "/api/v1/appeals", {"case_id": "{case}", "body": "mine now"}),
+    ("get", "/api/v1/me/export/{export}", None),
     ("post", "/api/v1/posts", {"asset_id": "{draft_asset}", "visibility": "public"}),
     ("post", "/api/v1/edits", {"op": "upscale", "assets": ["{draft_asset}"]}),
     ("post", "/api/v1/generations", {"kind": "image", "prompt": "x", "remix_of": "{private_post}"}),
@@ -82,6 +83,8 @@ SITE_ATTACKS = [
     ("get", "/moderation/media/{draft_asset}/original", None),
     ("post", "/moderation/appeals/{appeal}/decide", {"decision": "reversed", "note": "x"}),
     ("post", "/appeals/new", {"case_id": "{case}", "body": "mine now"}),
+    # bob's own valid signature on alice's export id.
+    ("get", "/exports/{export}/download?sig={bobs_sig}", None),
 ]
 
 
