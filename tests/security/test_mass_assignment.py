@@ -14,7 +14,6 @@ from apps.accounts.models import AccessToken, User
 from apps.generation.models import GenerationJob
 from apps.moderation.models import Report
 from apps.posts.models import Comment, Post
-from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
