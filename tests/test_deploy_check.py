@@ -141,4 +141,5 @@ def test_media_on_s3_may_load_from_the_store():
             "https://s3.example.net",
             "https://*.s3.example.net",
         ]
+    assert directives["connect-src"] == ["'self'", *directives["img-src"][3:]]
     assert directives["script-src"] == ["'self'"]

@@ -593,7 +593,9 @@ _CSP = {
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:", "blob:", *_media_origins()],
         "media-src": ["'self'", "data:", "blob:", *_media_origins()],
-        "connect-src": ["'self'"],
+        # The media store too: the trim panel fetches a clip whole (library.js), which a
+        # presigned redirect (MEDIA_S3_REDIRECT_S) sends there.
+        "connect-src": ["'self'", *_media_origins()],
         "font-src": ["'self'"],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
