@@ -9,6 +9,7 @@ from apps.generation import api as generation
 from apps.media import api as media
 from apps.notifications import api as notifications
 from apps.posts import api as posts
+from apps.search import api as search
 from apps.social import api as social
 
 urlpatterns = [
@@ -49,6 +50,7 @@ urlpatterns = [
     path("tags/<str:tag>/posts", posts.TagPostsApi.as_view()),
     path("feed/home", posts.HomeFeedApi.as_view()),
     path("feed/public", posts.PublicFeedApi.as_view()),
+    path("search", search.SearchApi.as_view()),
     # Newer apps keep their routes beside their views.
     path("", include("apps.provenance.api_urls")),
     path("", include("apps.consent.api_urls")),

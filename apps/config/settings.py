@@ -62,6 +62,10 @@ INSTALLED_APPS = [
     "apps.provenance",
     "apps.consent",
     "apps.moderation",
+    # --- search (docs/search.md): PostgreSQL full-text and trigram search, or SQLite FTS5 ---
+    "django.contrib.postgres",
+    "apps.search",
+    # --- end search ---
     # Accounts: email confirmation, password reset, two-factor, sessions (django-allauth).
     "allauth",
     "allauth.account",
@@ -522,6 +526,14 @@ if env.str("OPENAI_API_KEY", default=""):
         "OPTIONS": {"base_url": env.str("OPENAI_BASE_URL", default="") or None},
     }
 GENERATION_DEFAULT_BACKEND = "procedural"
+
+# --- Search (docs/search.md) ------------------------------------------------------------------
+# A dotted path to a backend class (apps.search.backends.SearchBackend); empty: the database's
+# own (PostgreSQL full-text search, or SQLite FTS5 on the embedded default).
+SEARCH_BACKEND = env.str("SEARCH_BACKEND", default="")
+# Posts are ranked among the newest this many visible matches of a query.
+SEARCH_CANDIDATES = env.int("SEARCH_CANDIDATES", default=1000)
+# --- end search ---
 GENERATION_PROMPT_MAX_CHARS = 2000
 # A job still running after this long is failed by the periodic reaper.
 GENERATION_JOB_TIME_LIMIT_S = env.int("GENERATION_JOB_TIME_LIMIT_S", default=600)

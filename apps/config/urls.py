@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("apps.provenance.urls")),
     path("", include("apps.consent.urls")),
     path("", include("apps.moderation.urls")),
+    path("", include("apps.search.urls")),
 ]
 
 

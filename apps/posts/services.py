@@ -16,6 +16,7 @@ from apps.posts.selectors import comment_get, post_get_visible, remix_parent_che
 from apps.posts.text import hashtags, mentions
 from apps.realtime import groups
 from apps.realtime.events import publish_on_commit
+from apps.search import services as search
 
 # Trending: ten times the engagement is worth this many seconds of freshness.
 TREND_DECAY_S = 45_000
@@ -117,6 +118,7 @@ def post_publish(
         PostTag.objects.bulk_create(
             [PostTag(post=post, tag=tag) for tag in hashtags(post.caption)], ignore_conflicts=True
         )
+        search.post_index(post_id=post.id)  # caption, tags and prompt become searchable
         if parent is not None:
             _counts_update(parent.id, remix_count=1)
             notifications.notification_add(
@@ -143,7 +145,9 @@ def post_update(*, user: User, post_id: int, hide_prompt: bool | None = None) ->
         post.hide_prompt = hide_prompt
         changed.append("hide_prompt")
     if changed:
-        post.save(update_fields=changed)
+        with transaction.atomic():
+            post.save(update_fields=changed)
+            search.post_index(post_id=post.id)  # a hidden prompt leaves the public vector
     return post
 
 
@@ -158,6 +162,7 @@ def post_delete(*, user: User, post_id: int) -> None:
             and Post.objects.filter(id=post.remix_of_id, remix_count__gt=0).exists()
         ):
             _counts_update(post.remix_of_id, remix_count=-1)
+        search.post_unindex(post_id=post.id)
         post.delete()
         from apps.posts.tasks import fanout_post_deleted
 
