@@ -84,14 +84,26 @@ def test_when_required_an_unconfirmed_account_is_refused_until_it_confirms(setti
     assert error["code"] == "forbidden"
     assert "Confirm your email" in error["message"] and "/accounts/email/" in error["message"]
     assert not User.objects.get(username="hana").posts.exists()
-    # The email page resends the link.
+    # Every page says so, with a link to the email page, which resends the link.
     browser = Client()
     browser.force_login(User.objects.get(username="hana"))
+    notice = browser.get("/").content
+    assert (
+        b"Confirm your email address to publish" in notice and b'href="/accounts/email/"' in notice
+    )
     mail.outbox.clear()
     browser.post("/accounts/email/", {"action_send": "", "email": "hana@example.com"})
     [again] = mails_to("hana@example.com")
     Client().post(link_in(again, "/accounts/confirm-email/"))
     assert publish(token, make_asset, "hana").status_code == 201
+    assert b"Confirm your email address" not in browser.get("/").content
+
+
+def test_no_reminder_when_confirmation_is_optional(settings):
+    settings.ACCOUNT_CONFIRMATION_REQUIRED_TO_PUBLISH = False
+    browser = Client()
+    page = site_signup(browser, "jay")
+    assert b"@jay" in page.content and b"Confirm your email address to publish" not in page.content
 
 
 def test_when_optional_an_unconfirmed_account_publishes(settings, make_asset):
