@@ -272,6 +272,15 @@ def comment_create(*, user: User, post_id: int, body: str, parent_id: int | None
         raise ApplicationError(
             "invalid", "Some fields are not valid.", fields={"body": ["Write something."]}
         )
+    # The bound lives here, not only in the API's serializer: the site's form and any other
+    # caller are held to it too, refused rather than cut short.
+    most = Comment._meta.get_field("body").max_length
+    if len(body) > most:
+        raise ApplicationError(
+            "invalid",
+            "Some fields are not valid.",
+            fields={"body": [f"Ensure this field has no more than {most} characters."]},
+        )
     parent = None
     if parent_id is not None:
         try:

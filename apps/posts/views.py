@@ -1,5 +1,6 @@
 """Feed, post and card pages, over the same selectors and services as the API."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -122,12 +123,16 @@ def comment_create(request, post_id: int):
         services.comment_create(
             user=request.user,
             post_id=post_id,
-            body=body[:2000],
+            body=body,
             parent_id=int(parent) if parent.isdigit() and len(parent) <= 19 else None,
         )
     except ApplicationError as e:
         if e.code == "not_found":
             raise Http404 from e
+        # Refused, not cut short: nothing is saved and the person is told why.
+        for errors in (e.fields or {"": [e.message]}).values():
+            for error in errors:
+                messages.error(request, error)
     return _comments_answer(request, post_id)
 
 
