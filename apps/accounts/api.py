@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import update_session_auth_hash
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -23,19 +23,22 @@ from apps.accounts.serializers import (
     TokenCreatedOut,
     TokenCreateIn,
     TokenOut,
-    TokenPageOut,
 )
 from apps.core import ratelimit
 from apps.core.api import validated
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams
+from apps.core.schema import KeysetPagination, errors
 
 
 class SignupApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=SignupIn, responses={201: SignupOut}, operation_id="auth_signup")
+    # 409: the username is taken.
+    @extend_schema(
+        request=SignupIn, responses={201: SignupOut, **errors(409)}, operation_id="auth_signup"
+    )
     def post(self, request):
         ratelimit.limit_take("signup_address", key=ratelimit.client_address(request))
         data = validated(SignupIn, request.data)
@@ -57,6 +60,8 @@ class TokenCreateWithOtpIn(TokenCreateIn):
 
 
 class TokensApi(APIView):
+    pagination_class = KeysetPagination  # schema only: the list pages through PageParams
+
     def get_authenticators(self):
         # Creating a token authenticates by password in the body, not by an existing session.
         if self._method() == "POST":
@@ -73,11 +78,7 @@ class TokensApi(APIView):
         return [IsAuthenticated(), TokenScopes()]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("cursor", str, required=False),
-            OpenApiParameter("limit", int, required=False),
-        ],
-        responses={200: TokenPageOut},
+        responses={200: TokenOut(many=True)},
         operation_id="auth_tokens_list",
     )
     def get(self, request):
@@ -90,7 +91,8 @@ class TokensApi(APIView):
 
     @extend_schema(
         request=TokenCreateWithOtpIn,
-        responses={201: TokenCreatedOut},
+        # 401: wrong username, password or second factor.
+        responses={201: TokenCreatedOut, **errors(401)},
         operation_id="auth_tokens_create",
     )
     def post(self, request):

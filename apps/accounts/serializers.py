@@ -2,7 +2,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.accounts.models import AccessToken, User
+from apps.accounts.models import AccessToken, User, username_validator
 
 
 class UserOut(serializers.ModelSerializer):
@@ -108,7 +108,8 @@ class ProfileOut(UserOut):
 
 
 class SignupIn(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    # The service's own rule, here too so that the schema states it (its pattern).
+    username = serializers.CharField(max_length=150, validators=[username_validator])
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=256, write_only=True)
 

@@ -66,6 +66,10 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "apps.search",
     # --- end search ---
+    # --- discovery and collections (explore, more like this, saved posts) ---
+    "apps.discovery",
+    "apps.collections",
+    # --- end discovery and collections ---
     # Accounts: email confirmation, password reset, two-factor, sessions (django-allauth).
     "allauth",
     "allauth.account",
@@ -493,7 +497,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["apps.core.ratelimit.WritesThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus the error answers of every operation (apps.core.schema).
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.ApiAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -501,6 +506,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Generate, publish and follow AI-made images and videos.",
     "VERSION": "1",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # --- OpenAPI errors, pages and bounds (apps/core/schema.py, docs/api.md) ---
+    "PREPROCESSING_HOOKS": ["apps.core.schema.only_api_v1"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.schema.header_bounds",
+    ],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # --- end OpenAPI errors ---
     "ENUM_NAME_OVERRIDES": {
         "MediaKindEnum": "apps.generation.models.GenerationJob.Kind",
         "ReactionKindEnum": ["like", "love", "haha", "wow", "fire"],

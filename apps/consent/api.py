@@ -17,6 +17,7 @@ from apps.consent.serializers import (
 )
 from apps.core.api import validated
 from apps.core.pagination import PageParams
+from apps.core.schema import KeysetPagination
 
 
 def _likeness(user) -> dict:
@@ -41,6 +42,8 @@ class LikenessApi(APIView):
 
 
 class LikenessUsesApi(APIView):
+    pagination_class = KeysetPagination  # schema only: pages through PageParams
+
     @extend_schema(responses={200: LikenessUseOut(many=True)}, operation_id="consent_uses_list")
     def get(self, request):
         params = PageParams.from_query(request.query_params)
@@ -74,6 +77,8 @@ class TrainingApi(APIView):
 
 
 class ConsentEventsApi(APIView):
+    pagination_class = KeysetPagination  # schema only: pages through PageParams
+
     @extend_schema(responses={200: ConsentEventOut(many=True)}, operation_id="consent_events")
     def get(self, request):
         params = PageParams.from_query(request.query_params)

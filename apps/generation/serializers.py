@@ -1,7 +1,22 @@
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from apps.generation.models import GenerationJob
 from apps.media.serializers import AssetOut
+
+
+class BackendField(serializers.CharField):
+    """A backend's alias; the service refuses one that is not configured."""
+
+
+class BackendFieldSchema(OpenApiSerializerFieldExtension):
+    """The schema lists the configured backends (settings, so read when the schema is made)."""
+
+    target_class = BackendField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "enum": sorted(settings.GENERATION_BACKENDS)}
 
 
 class JobIn(serializers.Serializer):
@@ -10,7 +25,7 @@ class JobIn(serializers.Serializer):
     negative_prompt = serializers.CharField(
         max_length=2000, required=False, allow_blank=True, default=""
     )
-    backend = serializers.CharField(max_length=50, required=False)
+    backend = BackendField(max_length=50, required=False)
     aspect_ratio = serializers.ChoiceField(
         choices=["1:1", "16:9", "9:16", "4:5"], required=False, default="1:1"
     )

@@ -11,6 +11,7 @@ from apps.accounts.models import AccessToken
 from apps.core.api import validated
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams, paginate
+from apps.core.schema import KeysetPagination
 from apps.moderation import selectors, services
 from apps.moderation.models import PolicyHold
 from apps.moderation.roles import two_factor_check
@@ -34,6 +35,8 @@ class ModeratorApi(APIView):
 
 
 class TermsApi(ModeratorApi):
+    pagination_class = KeysetPagination  # schema only: pages through PageParams
+
     @extend_schema(
         parameters=[OpenApiParameter("q", str, required=False)],
         responses={200: TermOut(many=True)},
@@ -65,6 +68,8 @@ class TermDetailApi(ModeratorApi):
 
 
 class HoldsApi(ModeratorApi):
+    pagination_class = KeysetPagination  # schema only: pages through PageParams
+
     @extend_schema(
         parameters=[OpenApiParameter("status", str, enum=["open", "cleared"], required=False)],
         responses={200: HoldOut(many=True)},

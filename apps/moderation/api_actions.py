@@ -19,6 +19,7 @@ from apps.accounts.auth import TokenScopes
 from apps.core.api import validated
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams, paginate
+from apps.core.schema import KeysetPagination, errors
 from apps.moderation import actions, appeals
 from apps.moderation.api import IsModerator
 from apps.moderation.models import Appeal, ModerationAction, Reason
@@ -60,7 +61,7 @@ class ActionIn(serializers.Serializer):
 
 class BulkIn(serializers.Serializer):
     case_ids = serializers.ListField(
-        child=serializers.CharField(max_length=20), min_length=1, max_length=500
+        child=serializers.RegexField(r"^[0-9]{1,19}$", max_length=20), min_length=1, max_length=500
     )
     action = serializers.ChoiceField(choices=actions.ACTIONS)
     reason_code = serializers.ChoiceField(choices=Reason.choices)
@@ -143,7 +144,7 @@ def _bulk(request, case_ids: list[int], data: dict[str, Any]) -> Response:
 class CaseActionsApi(ModeratorActionApi):
     @extend_schema(
         request=ActionIn,
-        responses={201: ACTION_OUT, 200: BULK_OUT},
+        responses={201: ACTION_OUT, 200: BULK_OUT, **errors(409, 422)},
         operation_id="moderation_case_action",
     )
     def post(self, request, case_id: int):
@@ -175,7 +176,7 @@ class BulkActionsApi(ModeratorActionApi):
 
 
 class AppealIn(serializers.Serializer):
-    case_id = serializers.CharField(max_length=20)
+    case_id = serializers.RegexField(r"^[0-9]{1,19}$", max_length=20)
     body = serializers.CharField(max_length=4000)
 
 
@@ -197,7 +198,12 @@ APPEAL_OUT = inline_serializer(
 
 
 class AppealsApi(APIView):
-    @extend_schema(request=AppealIn, responses={201: APPEAL_OUT}, operation_id="appeals_create")
+    # 404: no such case of mine; 409: nothing to appeal, or appealed already.
+    @extend_schema(
+        request=AppealIn,
+        responses={201: APPEAL_OUT, **errors(404, 409)},
+        operation_id="appeals_create",
+    )
     def post(self, request):
         data = validated(AppealIn, request.data)
         case_id = _ids([data["case_id"]])[0]
@@ -207,7 +213,11 @@ class AppealsApi(APIView):
 
 
 class AppealsPendingApi(ModeratorActionApi):
-    @extend_schema(responses={200: APPEAL_OUT}, operation_id="moderation_appeals_list")
+    pagination_class = KeysetPagination  # schema only: pages through PageParams
+
+    @extend_schema(
+        responses={200: APPEAL_OUT.__class__(many=True)}, operation_id="moderation_appeals_list"
+    )
     def get(self, request):
         page = paginate(appeals.appeals_pending(), PageParams.from_query(request.query_params))
         return Response(
@@ -220,7 +230,9 @@ class AppealsPendingApi(ModeratorActionApi):
 
 class AppealDecideApi(ModeratorActionApi):
     @extend_schema(
-        request=AppealDecideIn, responses={200: APPEAL_OUT}, operation_id="moderation_appeal_decide"
+        request=AppealDecideIn,
+        responses={200: APPEAL_OUT, **errors(409)},
+        operation_id="moderation_appeal_decide",
     )
     def post(self, request, appeal_id: int):
         data = validated(AppealDecideIn, request.data)

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from apps.accounts.auth import TokenScopes
 from apps.accounts.models import AccessToken
 from apps.core.pagination import PageParams
+from apps.core.schema import FREE_OBJECT, page_of
 from apps.moderation import auditlog, metrics
 from apps.moderation.api import IsModerator
 from apps.moderation.roles import is_admin, two_factor_check
@@ -48,7 +49,7 @@ class AuditApi(APIView):
             OpenApiParameter("cursor", str, required=False),
             OpenApiParameter("limit", int, required=False),
         ],
-        responses={200: None},
+        responses={200: page_of(FREE_OBJECT)},
         operation_id="moderation_audit",
     )
     def get(self, request):
@@ -65,7 +66,7 @@ class MetricsApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("days", int, required=False)],
-        responses={200: None},
+        responses={200: FREE_OBJECT},
         operation_id="moderation_metrics",
     )
     def get(self, request):

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from apps.core.api import validated
 from apps.core.pagination import PageParams
+from apps.core.schema import FREE_OBJECT, errors, page_of
 from apps.moderation import cases, queue
 from apps.moderation.api import IsModerator
 from apps.moderation.models import Reason, Report, Target
@@ -53,7 +54,12 @@ REPORTS_OUT = inline_serializer(
 
 
 class ReportsApi(APIView):
-    @extend_schema(request=ReportIn, responses={201: REPORT_OUT}, operation_id="reports_create")
+    # 404: no such target (or one I may not see); 409: I already reported it.
+    @extend_schema(
+        request=ReportIn,
+        responses={201: REPORT_OUT, **errors(404, 409)},
+        operation_id="reports_create",
+    )
     def post(self, request):
         data = validated(ReportIn, request.data)
         report = cases.report_create(
@@ -92,7 +98,13 @@ class QueueApi(ModeratorCasesApi):
             OpenApiParameter("cursor", str, required=False),
             OpenApiParameter("limit", int, required=False),
         ],
-        responses={200: None},
+        responses={
+            200: page_of(
+                FREE_OBJECT,
+                open_count={"type": "integer"},
+                open_count_capped={"type": "boolean"},
+            )
+        },
         operation_id="moderation_queue",
     )
     def get(self, request):
@@ -110,7 +122,7 @@ class QueueApi(ModeratorCasesApi):
 
 
 class CaseDetailApi(ModeratorCasesApi):
-    @extend_schema(responses={200: None}, operation_id="moderation_case")
+    @extend_schema(responses={200: FREE_OBJECT}, operation_id="moderation_case")
     def get(self, request, case_id: int):
         return Response(queue.case_view(moderator=request.user, case_id=case_id))
 
@@ -124,7 +136,11 @@ class EscalateIn(serializers.Serializer):
 
 
 class CaseClaimApi(ModeratorCasesApi):
-    @extend_schema(request=ClaimIn, responses={200: None}, operation_id="moderation_case_claim")
+    @extend_schema(
+        request=ClaimIn,
+        responses={200: FREE_OBJECT, **errors(409)},
+        operation_id="moderation_case_claim",
+    )
     def post(self, request, case_id: int):
         data = validated(ClaimIn, request.data or {})
         case = cases.case_claim(
@@ -135,7 +151,9 @@ class CaseClaimApi(ModeratorCasesApi):
 
 class CaseEscalateApi(ModeratorCasesApi):
     @extend_schema(
-        request=EscalateIn, responses={200: None}, operation_id="moderation_case_escalate"
+        request=EscalateIn,
+        responses={200: FREE_OBJECT, **errors(409)},
+        operation_id="moderation_case_escalate",
     )
     def post(self, request, case_id: int):
         data = validated(EscalateIn, request.data or {})

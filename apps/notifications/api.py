@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from apps.core.api import validated
 from apps.core.pagination import PageParams
+from apps.core.schema import NotificationsPagination
 from apps.notifications import selectors, services
 from apps.notifications.serializers import MarkReadIn, NotificationOut
 
@@ -14,6 +15,8 @@ UnreadOut = inline_serializer("UnreadCount", {"unread_count": serializers.Intege
 
 
 class NotificationsApi(APIView):
+    pagination_class = NotificationsPagination  # schema only: pages through PageParams
+
     @extend_schema(responses={200: NotificationOut(many=True)}, operation_id="notifications_list")
     def get(self, request):
         params = PageParams.from_query(request.query_params)

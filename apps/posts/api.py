@@ -13,8 +13,10 @@ from apps.core import idempotency
 from apps.core.api import validated
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import Page, PageParams
+from apps.core.schema import KeysetPagination, errors
 from apps.moderation.services import publish_precheck
 from apps.posts import selectors, services
+from apps.posts.models import REACTION_KINDS
 from apps.posts.serializers import (
     CommentIn,
     CommentOut,
@@ -27,6 +29,12 @@ from apps.posts.serializers import (
     posts_data,
     rows_cover_serializers,
 )
+
+
+class TrendingPagination(KeysetPagination):
+    """``sort=trending`` pages on (score, id): its cursors read ``<score>_<id>``."""
+
+    cursor_pattern = r"^(?:[0-9]{0,19}|-?[0-9]+(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?_[0-9]{1,19})$"
 
 
 def post_data(post, viewer) -> dict:
@@ -42,7 +50,9 @@ def page_data(page: Page, viewer) -> dict:
 class PostsApi(APIView):
     @extend_schema(
         request=PostIn,
-        responses={201: PostOut},
+        # 404: the asset is not in my Library; 409: the Idempotency-Key is in flight;
+        # 422: refused by the prompt policy.
+        responses={201: PostOut, **errors(404, 409, 422)},
         parameters=[idempotency.IDEMPOTENCY_KEY_HEADER],
         operation_id="posts_create",
     )
@@ -87,6 +97,8 @@ class PostDetailApi(APIView):
 
 
 class HomeFeedApi(APIView):
+    pagination_class = KeysetPagination  # schema only: pages through PageParams
+
     @extend_schema(responses={200: PostOut(many=True)}, operation_id="feed_home")
     def get(self, request):
         params = PageParams.from_query(request.query_params)
@@ -99,6 +111,7 @@ class HomeFeedApi(APIView):
 
 class PublicFeedApi(APIView):
     permission_classes = [AllowAny, TokenScopes]
+    pagination_class = TrendingPagination  # schema only
 
     @extend_schema(
         parameters=[
@@ -132,6 +145,7 @@ class PublicFeedApi(APIView):
 
 class UserPostsApi(APIView):
     permission_classes = [AllowAny, TokenScopes]
+    pagination_class = KeysetPagination  # schema only
 
     @extend_schema(responses={200: PostOut(many=True)}, operation_id="users_posts")
     def get(self, request, username: str):
@@ -149,7 +163,7 @@ def _reactions_data(post, viewer) -> dict:
 class ReactionsApi(APIView):
     @extend_schema(
         request=ReactionIn,
-        responses={200: ReactionsOut},
+        responses={200: ReactionsOut, **errors(409)},
         parameters=[idempotency.IDEMPOTENCY_KEY_HEADER],
         operation_id="posts_react",
     )
@@ -168,7 +182,13 @@ class ReactionsApi(APIView):
 
 
 class ReactionDetailApi(APIView):
-    @extend_schema(responses={200: ReactionsOut}, operation_id="posts_unreact")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(REACTION_KINDS))
+        ],
+        responses={200: ReactionsOut},
+        operation_id="posts_unreact",
+    )
     def delete(self, request, post_id: int, kind: str):
         post = services.reaction_remove(user=request.user, post_id=post_id, kind=kind)
         return Response(_reactions_data(post, request.user))
@@ -176,6 +196,7 @@ class ReactionDetailApi(APIView):
 
 class TagPostsApi(APIView):
     permission_classes = [AllowAny, TokenScopes]
+    pagination_class = KeysetPagination  # schema only
 
     @extend_schema(responses={200: PostOut(many=True)}, operation_id="tags_posts")
     def get(self, request, tag: str):
@@ -186,6 +207,7 @@ class TagPostsApi(APIView):
 
 class RemixesApi(APIView):
     permission_classes = [AllowAny, TokenScopes]
+    pagination_class = KeysetPagination  # schema only
 
     @extend_schema(responses={200: PostOut(many=True)}, operation_id="posts_remixes")
     def get(self, request, post_id: int):
@@ -196,6 +218,7 @@ class RemixesApi(APIView):
 
 class CommentsApi(APIView):
     permission_classes = [AllowAny, TokenScopes]
+    pagination_class = KeysetPagination  # schema only
 
     def get_permissions(self):
         if self.request.method == "POST":
@@ -212,7 +235,7 @@ class CommentsApi(APIView):
 
     @extend_schema(
         request=CommentIn,
-        responses={201: CommentOut},
+        responses={201: CommentOut, **errors(409)},
         parameters=[idempotency.IDEMPOTENCY_KEY_HEADER],
         operation_id="posts_comment",
     )

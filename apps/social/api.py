@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import User
 from apps.accounts.selectors import user_get_by_username
 from apps.accounts.serializers import UserOut
+from apps.core.schema import UnpagedList, errors
 from apps.social import selectors, services
 
 FollowStateOut = inline_serializer("FollowState", {"state": serializers.CharField()})
@@ -23,7 +24,12 @@ def _user(username: str) -> User:
 
 
 class FollowApi(APIView):
-    @extend_schema(request=None, responses={200: FollowStateOut}, operation_id="users_follow")
+    # 400: not oneself.
+    @extend_schema(
+        request=None,
+        responses={200: FollowStateOut, **errors(400)},
+        operation_id="users_follow",
+    )
     def post(self, request, username: str):
         state = services.follow_create(follower=request.user, followee=_user(username))
         return Response({"state": state})
@@ -42,6 +48,8 @@ class FollowerDetailApi(APIView):
 
 
 class FollowRequestsApi(APIView):
+    pagination_class = UnpagedList  # schema only: the whole list in the page shape
+
     @extend_schema(responses={200: FollowRequestsOut}, operation_id="follow_requests")
     def get(self, request):
         rows = selectors.follow_requests_pending(user=request.user)[:200]
@@ -67,7 +75,7 @@ class FollowRequestDetailApi(APIView):
 
 
 class BlockApi(APIView):
-    @extend_schema(request=None, responses={204: None}, operation_id="users_block")
+    @extend_schema(request=None, responses={204: None, **errors(400)}, operation_id="users_block")
     def post(self, request, username: str):
         services.block_create(blocker=request.user, blocked=_user(username))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -79,7 +87,7 @@ class BlockApi(APIView):
 
 
 class MuteApi(APIView):
-    @extend_schema(request=None, responses={204: None}, operation_id="users_mute")
+    @extend_schema(request=None, responses={204: None, **errors(400)}, operation_id="users_mute")
     def post(self, request, username: str):
         services.mute_create(muter=request.user, muted=_user(username))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -91,6 +99,8 @@ class MuteApi(APIView):
 
 
 class BlocksListApi(APIView):
+    pagination_class = UnpagedList  # schema only: the whole list in the page shape
+
     @extend_schema(responses={200: UserOut(many=True)}, operation_id="me_blocks")
     def get(self, request):
         users = selectors.blocked_users(user=request.user)[:500]
@@ -98,6 +108,8 @@ class BlocksListApi(APIView):
 
 
 class MutesListApi(APIView):
+    pagination_class = UnpagedList  # schema only: the whole list in the page shape
+
     @extend_schema(responses={200: UserOut(many=True)}, operation_id="me_mutes")
     def get(self, request):
         users = selectors.muted_users(user=request.user)[:500]
