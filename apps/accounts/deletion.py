@@ -126,7 +126,12 @@ def deletion_request(*, user: User, password: str, otp: str | None = None) -> Us
         locked.is_active = False
         locked.save(update_fields=["deletion_requested_at", "deletion_purge_at", "is_active"])
         AccessToken.objects.filter(user=locked, revoked_at__isnull=True).update(revoked_at=now)
-        sessions_end(user_id=locked.pk)
+        sessions_end(user_id=locked.pk, scan=False)
+        from apps.accounts.tasks import deletion_sessions_end
+
+        # The sessions the list does not know (made before it existed) are found by reading the
+        # whole session table: not in the request (about 0.35 ms a session), but right after it.
+        outbox.send_on_commit(deletion_sessions_end, locked.pk)
         close_on_commit(user_group(locked.pk), CLOSE_AUTH)
         _announce_posts_gone(locked)
     for name in ("deletion_requested_at", "deletion_purge_at", "is_active"):
@@ -147,13 +152,13 @@ def _announce_posts_gone(user: User) -> None:
         outbox.send_on_commit(fanout_post_deleted, post_id, user.pk, visibility)
 
 
-def sessions_end(*, user_id: int) -> int:
+def sessions_end(*, user_id: int, scan: bool = True) -> int:
     """Delete every Django session signed in as ``user_id``; returns how many.
 
-    With allauth's session list installed its rows name the sessions; otherwise the stored
-    sessions are read and decoded (the session table has no user column). Sessions kept
-    elsewhere than the database (cache or signed cookies) end anyway: an inactive account's
-    session no longer authenticates (``ModelBackend.get_user``)."""
+    allauth's session list names the sessions it has seen (an index lookup); with ``scan`` (or
+    without that list) the stored sessions are also read and decoded, since the session table
+    has no user column. Sessions kept elsewhere than the database (cache or signed cookies) end
+    anyway: an inactive account's session no longer authenticates (``ModelBackend.get_user``)."""
     from importlib import import_module
 
     from django.apps import apps
@@ -168,7 +173,7 @@ def sessions_end(*, user_id: int) -> int:
             UserSession.objects.filter(user_id=user_id).values_list("session_key", flat=True)
         )
     get_model = getattr(store, "get_model_class", None)
-    if get_model is not None:
+    if get_model is not None and (scan or not apps.is_installed("allauth.usersessions")):
         model = get_model()
         wanted = str(user_id)
         rows = model.objects.filter(expire_date__gt=timezone.now()).values_list(
@@ -184,6 +189,16 @@ def sessions_end(*, user_id: int) -> int:
 
 
 # --- cancelling ---------------------------------------------------------------------------------
+
+
+def deletion_sessions_end(*, user_id: int) -> int:
+    """After a deletion request: end the sessions the session list did not name (a scan of
+    the session table), unless the deletion was cancelled meanwhile."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id).first()
+        if user is None or user.deletion_requested_at is None:
+            return 0
+        return sessions_end(user_id=user_id)
 
 
 def _suspended(user: User) -> bool:

@@ -155,9 +155,11 @@ def test_wrong_passwords_count_against_the_accounts_login_limit(alice, api, sett
 def test_the_account_and_everything_it_made_answer_404_at_once(
     alice, bob, api, anon, world, settings
 ):
-    browser = Client()
-    browser.force_login(alice)
+    browser = Client()  # signed in on the log-in page: on the session list
+    assert browser.post("/login", {"username": "alice", "password": PASSWORD}).status_code == 302
     assert browser.get("/settings/data/delete").status_code == 200
+    unlisted = Client()  # a session the session list never saw (made before it existed)
+    unlisted.force_login(alice)
     token_client = api(alice)
     bob_api = api(bob)
     post_id = world["alice_post"]["id"]
@@ -207,9 +209,21 @@ def test_the_account_and_everything_it_made_answer_404_at_once(
     assert token_client.get("/api/v1/me").status_code == 401
     assert AccessToken.objects.filter(user=alice, revoked_at__isnull=True).count() == 0
     assert browser.get("/settings/data/delete").status_code == 302
-    assert not [
-        s for s in Session.objects.all() if s.get_decoded().get("_auth_user_id") == str(alice.pk)
-    ]
+    assert unlisted.get("/settings/data/delete").status_code == 302  # inactive: signed out
+
+    def sessions_of_alice() -> list:
+        return [
+            s
+            for s in Session.objects.all()
+            if s.get_decoded().get("_auth_user_id") == str(alice.pk)
+        ]
+
+    assert len(sessions_of_alice()) == 1  # the unlisted one, until the scan right after
+    assert OutboxMessage.objects.filter(
+        task="apps.accounts.tasks.deletion_sessions_end", args=[alice.pk]
+    ).exists()
+    account_tasks.deletion_sessions_end(alice.pk)
+    assert sessions_of_alice() == []
     # Open pages hear her posts are gone.
     assert OutboxMessage.objects.filter(
         task="apps.posts.tasks.fanout_post_deleted", args__0=int(post_id)
