@@ -67,7 +67,7 @@ def account_purge(user_id: int) -> dict:
 @shared_task(acks_late=True, ignore_result=True, **RETRY_TRANSIENT)
 def deletion_sessions_end(user_id: int) -> int:
     """Right after a deletion request: end the account's sessions the session list did not
-    know (a scan of the session table, too slow for the request). Safe to run twice."""
+    know (a scan of the session table, kept out of the request). Safe to run twice."""
     from apps.accounts import deletion
 
     return deletion.deletion_sessions_end(user_id=user_id)
