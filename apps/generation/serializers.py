@@ -26,11 +26,11 @@ class JobIn(serializers.Serializer):
         max_length=2000, required=False, allow_blank=True, default=""
     )
     backend = BackendField(max_length=50, required=False)
-    aspect_ratio = serializers.ChoiceField(
-        choices=["1:1", "16:9", "9:16", "4:5"], required=False, default="1:1"
-    )
+    # Absent: 1:1, or the ratio of the picture named by ``variation_of``.
+    aspect_ratio = serializers.ChoiceField(choices=["1:1", "16:9", "9:16", "4:5"], required=False)
     quality = serializers.ChoiceField(choices=["draft", "final"], required=False, default="final")
-    count = serializers.IntegerField(min_value=1, max_value=4, required=False, default=1)
+    # 1-4 images; 1-16 when quality is "draft" (an ideation grid). The service checks which.
+    count = serializers.IntegerField(min_value=1, max_value=16, required=False, default=1)
     duration_s = serializers.IntegerField(min_value=1, max_value=20, required=False)
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False)
     remix_of = serializers.IntegerField(min_value=1, required=False, allow_null=True)
@@ -38,6 +38,10 @@ class JobIn(serializers.Serializer):
     likeness = serializers.ListField(
         child=serializers.CharField(max_length=31), required=False, max_length=20
     )
+    # Ideation: an image asset to start from (own, or in a post one may see and remix), and how
+    # far to move from it: 0 the same picture (a draft's final), up to 1 (default 0.5).
+    variation_of = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+    variation_strength = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
 
 
 class EditIn(serializers.Serializer):
@@ -89,10 +93,26 @@ class JobOut(serializers.ModelSerializer):
         return job.error or None
 
     def get_assets(self, job: GenerationJob) -> list[dict]:
-        if job.status != GenerationJob.Status.SUCCEEDED:
+        """The results so far (a draft grid shows each as it is ready), each with the ``seed``
+        and variation ``steps`` that make exactly that picture again."""
+        if job.status == GenerationJob.Status.QUEUED:
             return []
-        # Assets taken back by a person they depict are gone from the Library.
-        return AssetOut(job.assets.filter(removed_at__isnull=True).order_by("id"), many=True).data
+        from apps.generation.services import request_for
+
+        assets = list(job.assets.order_by("id"))
+        request = request_for(job) if job.op == GenerationJob.Op.GENERATE else None
+        out = []
+        for index, asset in enumerate(assets):
+            # Assets taken back by a person they depict are gone from the Library.
+            if asset.removed_at is not None:
+                continue
+            data = dict(AssetOut(asset).data)
+            if request is not None and job.kind == GenerationJob.Kind.IMAGE:
+                seed, steps = request.picture(index)
+                data["seed"] = seed
+                data["variations"] = [list(step) for step in steps]
+            out.append(data)
+        return out
 
 
 class BackendOut(serializers.Serializer):

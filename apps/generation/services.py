@@ -33,6 +33,7 @@ from apps.realtime.events import event_message, publish_on_commit, send_now
 logger = logging.getLogger(__name__)
 
 Status = GenerationJob.Status
+GENERATE = GenerationJob.Op.GENERATE
 
 ASPECT_RATIOS = {"1:1": (1, 1), "16:9": (16, 9), "9:16": (9, 16), "4:5": (4, 5)}
 QUALITIES = ("draft", "final")
@@ -42,6 +43,12 @@ VIDEO_SHORT_SIDE = {"draft": 720, "final": 1080}
 SEED_MAX = 2**32 - 1
 # Progress goes out at most this often (seconds), so a fast backend does not flood the socket.
 PROGRESS_INTERVAL_S = 0.25
+# Images per job: up to 4 finals, or a grid of up to 16 drafts (ideation).
+MAX_FINAL_COUNT, MAX_DRAFT_COUNT = 4, 16
+# Ideation: how far a "vary" moves from the chosen picture by default (0 keeps it exactly), and
+# how many variation steps one picture may stack up (each one is rendered every time).
+VARIATION_DEFAULT_STRENGTH = 0.5
+MAX_VARIATION_DEPTH = 8
 
 
 def dimensions(kind: str, aspect_ratio: str, quality: str) -> tuple[int, int]:
@@ -72,7 +79,7 @@ def job_request(
     prompt: str,
     negative_prompt: str = "",
     backend: str | None = None,
-    aspect_ratio: str = "1:1",
+    aspect_ratio: str | None = None,
     quality: str = "final",
     count: int = 1,
     duration_s: int | None = None,
@@ -80,12 +87,20 @@ def job_request(
     idempotency_key: str | None = None,
     remix_of: int | None = None,
     likeness: list[str] | None = None,
+    variation_of: int | None = None,
+    variation_strength: float | None = None,
 ) -> GenerationJob:
     """Check a generation request and queue it; the worker picks it up after commit.
 
     A repeat with the same ``idempotency_key`` returns the first job and queues nothing.
     ``remix_of`` names the post being remixed: it must be visible to the owner and allow
     remixes (403 otherwise); it is kept in the job's params, and posts of its results link to it.
+
+    ``variation_of`` (ideation) names an image asset to start from: the requester's own, or one
+    published in a post they may see and remix (404 / 403 otherwise). Its seed and aspect ratio
+    are kept; ``variation_strength`` 0 renders the same picture again (one image: a draft's
+    final), above 0 (default 0.5) each result is a nearby variation of it, with ``seed`` (random
+    when absent) seeding the variations. The results' provenance names the asset as parent.
     """
     if idempotency_key:
         existing = GenerationJob.objects.filter(
@@ -103,18 +118,29 @@ def job_request(
         raise _invalid(
             "negative_prompt", f"At most {settings.GENERATION_PROMPT_MAX_CHARS} characters."
         )
-    alias = backend or settings.GENERATION_DEFAULT_BACKEND
+    source = None
+    if variation_of is not None:
+        source = _variation_source(owner=owner, asset_id=variation_of)
+    elif variation_strength is not None:
+        raise _invalid("variation_strength", "Only together with variation_of.")
+    alias = backend or (source.job.backend if source else settings.GENERATION_DEFAULT_BACKEND)
     impl = backend_get(alias)
     if impl is None:
         raise _invalid("backend", f"Unknown backend {alias!r}.")
     if kind not in impl.kinds:
         raise _invalid("kind", f"The {alias} backend cannot make {kind}s.")
+    if aspect_ratio is None:
+        aspect_ratio = source.job.params.get("aspect_ratio", "1:1") if source else "1:1"
     if aspect_ratio not in ASPECT_RATIOS:
         raise _invalid("aspect_ratio", f"Choose from {', '.join(ASPECT_RATIOS)}.")
     if quality not in QUALITIES:
         raise _invalid("quality", "Choose draft or final.")
-    if kind == GenerationJob.Kind.IMAGE and not 1 <= count <= 4:
-        raise _invalid("count", "Between 1 and 4 images.")
+    if kind == GenerationJob.Kind.IMAGE and not 1 <= count <= MAX_DRAFT_COUNT:
+        raise _invalid(
+            "count", f"Between 1 and {MAX_FINAL_COUNT} images ({MAX_DRAFT_COUNT} drafts)."
+        )
+    if kind == GenerationJob.Kind.IMAGE and quality == "final" and count > MAX_FINAL_COUNT:
+        raise _invalid("count", f"Between 1 and {MAX_FINAL_COUNT} final images; drafts go to 16.")
     if kind == GenerationJob.Kind.VIDEO:
         if duration_s is None:
             raise _invalid("duration_s", "A video needs a duration in seconds.")
@@ -136,10 +162,21 @@ def job_request(
         from apps.posts.selectors import remix_parent_check
 
         remix_parent_check(post_id=remix_of, viewer=owner)
+    if seed is not None and not 0 <= seed <= SEED_MAX:
+        raise _invalid("seed", f"Between 0 and {SEED_MAX}.")
+    variation: dict[str, Any] = {}
+    if source is not None:
+        variation = _variation_params(
+            source=source,
+            impl=impl,
+            kind=kind,
+            count=count,
+            strength=variation_strength,
+            seed=seed,
+        )
+        seed = variation.pop("seed")
     if seed is None:
         seed = secrets.randbelow(SEED_MAX + 1)
-    elif not 0 <= seed <= SEED_MAX:
-        raise _invalid("seed", f"Between 0 and {SEED_MAX}.")
 
     params: dict[str, Any] = {
         "aspect_ratio": aspect_ratio,
@@ -151,6 +188,7 @@ def job_request(
     }
     if remix_of is not None:
         params["remix_of"] = str(remix_of)
+    params.update(variation)
     cost = job_cost(kind=kind, quality=quality, count=params["count"], duration_s=duration_s)
     return _job_create(
         owner=owner,
@@ -167,6 +205,74 @@ def job_request(
         review_terms=review_terms,
         likeness_grants=grants,
     )
+
+
+class _Source:
+    """The picture a variation starts from: its asset, job and recipe (seed, steps)."""
+
+    def __init__(self, asset: Asset, job: GenerationJob) -> None:
+        self.asset, self.job = asset, job
+        ids = list(job.assets.order_by("id").values_list("id", flat=True))
+        self.seed, self.variations = request_for(job).picture(ids.index(asset.id))
+
+
+def _variation_source(*, owner: User, asset_id: int) -> _Source:
+    """The asset ``owner`` may vary: their own, or one in a post they see that allows remixes."""
+    asset = Asset.objects.filter(id=asset_id, removed_at__isnull=True).select_related("job").first()
+    if asset is not None and asset.owner_id != owner.pk:
+        from apps.posts.models import Post
+
+        shown = Post.objects.visible_to(owner).filter(asset_id=asset.id)
+        if not shown.exists():
+            asset = None  # what a viewer may not see answers like what does not exist
+        elif not shown.filter(allow_remix=True).exists():
+            raise ApplicationError("forbidden", "The author does not allow remixes of that post.")
+    if asset is None:
+        raise ApplicationError(
+            "not_found",
+            "The picture to vary was not found.",
+            fields={"variation_of": ["Not found."]},
+        )
+    job = asset.job
+    if (
+        asset.kind != Asset.Kind.IMAGE
+        or job is None
+        or job.op != GenerationJob.Op.GENERATE
+        or job.kind != GenerationJob.Kind.IMAGE
+    ):
+        raise _invalid("variation_of", "Only pictures generated here (not edits) can be varied.")
+    return _Source(asset, job)
+
+
+def _variation_params(
+    *, source: _Source, impl, kind: str, count: int, strength: float | None, seed: int | None
+) -> dict[str, Any]:
+    """The params of a job starting from ``source`` (and its ``seed``: the composition's)."""
+    if kind != GenerationJob.Kind.IMAGE:
+        raise _invalid("variation_of", "Only images can be varied.")
+    if not impl.can_vary:
+        raise _invalid("variation_of", f"The {impl.alias} backend cannot vary a picture.")
+    strength = VARIATION_DEFAULT_STRENGTH if strength is None else float(strength)
+    if not (0.0 <= strength <= 1.0) or math.isnan(strength):
+        raise _invalid("variation_strength", "Between 0 and 1.")
+    params: dict[str, Any] = {
+        "seed": source.seed,
+        "variation_of": str(source.asset.id),
+        "variation_strength": strength,
+        "variations": [list(v) for v in source.variations],
+    }
+    if strength == 0:
+        if count != 1:
+            raise _invalid("count", "The same picture again is one image; vary it for more.")
+        if seed is not None:
+            raise _invalid("seed", "The same picture keeps its seed; leave seed out.")
+        return params
+    if len(source.variations) >= MAX_VARIATION_DEPTH:
+        raise _invalid(
+            "variation_of", f"This picture was varied {MAX_VARIATION_DEPTH} times; start afresh."
+        )
+    params["variation_seed"] = secrets.randbelow(SEED_MAX + 1) if seed is None else seed
+    return params
 
 
 def _job_create(
@@ -450,7 +556,8 @@ def job_run(*, job_id: int) -> None:
     renewed as it works; a second delivery while it runs raises ``JobBusy`` (the task retries
     later). A job redelivered because its worker died runs again from the start once the dead
     worker's lock has expired; assets are written only in the final transaction, so the job ends
-    with exactly one set.
+    with exactly one set (a draft grid stores each image as it is ready and, run again, goes on
+    after the ones it stored).
     """
     lock = _job_lock(job_id)
     if not lock.acquire(blocking=False):
@@ -491,7 +598,11 @@ def _job_run_locked(job_id: int, lock) -> None:
         return
     progress = _progress_reporter(job, lock)
     try:
-        if job.op == GenerationJob.Op.GENERATE:
+        if _streams(job):
+            files = []  # each stored as it is ready
+            if not _generate_streaming(job, progress):
+                return  # canceled meanwhile
+        elif job.op == GENERATE:
             files = _generate(job, progress)
         else:
             from apps.generation.editing import edit_run
@@ -505,10 +616,6 @@ def _job_run_locked(job_id: int, lock) -> None:
         job_fail(job_id=job.id, message=e.message)
         return
 
-    from apps.media.services import asset_create
-    from apps.provenance.embedding import original_credential
-    from apps.provenance.services import record_write
-
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().get(id=job.id)
         if job.status != Status.RUNNING:  # canceled while the last frame rendered
@@ -518,24 +625,73 @@ def _job_run_locked(job_id: int, lock) -> None:
             job_fail(job_id=job.id, message=refusal)
             return
         for f in files:
-            asset = asset_create(
-                owner=job.owner,
-                data=f.data,
-                mime=f.mime,
-                width=f.width,
-                height=f.height,
-                duration_s=f.duration_s,
-                job=job,
-            )
-            record = record_write(asset=asset, job=job)  # its provenance, in the same transaction
-            # Then its content credentials, naming that record: signed into the stored original.
-            original_credential(asset=asset, record=record, data=f.data)
+            _result_store(job, f)
         job.move_to(Status.SUCCEEDED)
         job.progress = 1.0
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "progress", "finished_at"])
         _announce(job)
         _release_on_commit(job)
+
+
+def _result_store(job: GenerationJob, f) -> Asset:
+    """Store one result of ``job`` with its provenance record and content credentials (inside
+    the caller's transaction)."""
+    from apps.media.services import asset_create
+    from apps.provenance.embedding import original_credential
+    from apps.provenance.services import record_write
+
+    asset = asset_create(
+        owner=job.owner,
+        data=f.data,
+        mime=f.mime,
+        width=f.width,
+        height=f.height,
+        duration_s=f.duration_s,
+        job=job,
+    )
+    record = record_write(asset=asset, job=job)  # its provenance, in the same transaction
+    # Then its content credentials, naming that record: signed into the stored original.
+    original_credential(asset=asset, record=record, data=f.data)
+    return asset
+
+
+def _streams(job: GenerationJob) -> bool:
+    """Whether the job's images are stored and shown one by one as each is ready (a draft grid
+    fills in live) rather than all at the end. Not when the job depicts someone: their consent
+    is re-checked once, before anything of it is stored."""
+    if job.op != GENERATE or job.kind != GenerationJob.Kind.IMAGE:
+        return False
+    if job.params.get("count", 1) < 2:
+        return False
+    from apps.consent.selectors import likeness_uses_for_jobs
+
+    return not likeness_uses_for_jobs(job_ids=[job.id]).exists()
+
+
+def _generate_streaming(job: GenerationJob, progress) -> bool:
+    """Render the job's images and store each as it is ready (its own transaction, announced on
+    the socket with the results so far). A redelivered job goes on after the results it already
+    stored (result i is always the same picture). False when the job was canceled meanwhile."""
+    impl = backend_get(job.backend)
+    if impl is None:
+        raise BackendError(f"The {job.backend} backend is no longer configured.")
+    request = request_for(job)
+    results = impl.generate_each(request, progress, start=job.assets.count())
+    try:
+        for f in results:
+            with transaction.atomic():
+                locked = GenerationJob.objects.select_for_update().get(id=job.id)
+                if locked.status != Status.RUNNING:
+                    return False
+                _result_store(locked, f)
+                locked.progress = max(locked.progress, locked.assets.count() / request.count)
+                locked.progress = min(locked.progress, 0.99)
+                locked.save(update_fields=["progress"])
+                _announce(locked)
+    finally:
+        results.close()  # a canceled grid stops rendering
+    return True
 
 
 def _generate(job: GenerationJob, progress) -> list:
@@ -557,7 +713,11 @@ def request_for(job: GenerationJob, **changes: Any) -> GenerationRequest:
         "quality": job.params["quality"],
         "count": job.params.get("count", 1),
         "duration_s": job.params.get("duration_s"),
+        "variations": tuple((int(v), float(s)) for v, s in job.params.get("variations") or ()),
     }
+    if "variation_seed" in job.params:  # each result one step away from the varied picture
+        fields["variation_seed"] = int(job.params["variation_seed"])
+        fields["variation_strength"] = float(job.params["variation_strength"])
     return GenerationRequest(**{**fields, **changes})
 
 
@@ -572,7 +732,16 @@ def job_fail(*, job_id: int, message: str) -> None:
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "error", "finished_at"])
         _announce(job)
-        _release_on_commit(job, refund=job.cost)
+        _release_on_commit(job, refund=job.cost - _delivered_cost(job))
+
+
+def _delivered_cost(job: GenerationJob) -> int:
+    """What the images a grid stored before it failed cost (they stay in the Library)."""
+    if job.op != GENERATE or job.kind != GenerationJob.Kind.IMAGE:
+        return 0
+    count = max(1, job.params.get("count", 1))
+    delivered = min(job.assets.count(), count)
+    return job.cost * delivered // count
 
 
 def _release_on_commit(job: GenerationJob, refund: int = 0) -> None:

@@ -66,11 +66,18 @@ def _likeness_consents(job) -> list[str]:
 
 
 def _parent_assets(job) -> list[Asset]:
-    """What the job's result was made from: an edit's inputs in order, or a remix's parent."""
+    """What the job's result was made from: an edit's inputs in order, the picture a final or
+    variation started from, or a remix's parent."""
     from apps.generation.models import GenerationJob
 
     if job.op != GenerationJob.Op.GENERATE:
         return [ji.asset for ji in job.job_inputs.select_related("asset").order_by("position")]
+    # Ideation: a final or a variation of a picture descends from that picture.
+    variation_of = (job.params or {}).get("variation_of")
+    if variation_of:
+        asset = Asset.objects.filter(id=int(variation_of)).first()
+        if asset is not None:
+            return [asset]
     remix_of = (job.params or {}).get("remix_of")
     if not remix_of:
         return []

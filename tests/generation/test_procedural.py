@@ -214,8 +214,10 @@ def test_cancel_from_progress_propagates():
 def test_rejects_what_it_cannot_do():
     with pytest.raises(BackendError):
         _generate("sea", kind="video", duration_s=3.0)
+    with pytest.raises(BackendError):  # drafts come up to 16 at a time (a grid), finals 4
+        _generate("sea", count=17)
     with pytest.raises(BackendError):
-        _generate("sea", count=5)
+        _generate("sea", count=5, quality="final")
     with pytest.raises(BackendError):
         _generate("sea", quality="ultra")
     with pytest.raises(BackendError):

@@ -42,6 +42,23 @@ class GenerationRequest:
     duration_s: float | None = None  # videos only
     # A PNG the video must start from (the last frame of a clip being continued), or None.
     start_frame: bytes | None = None
+    # Ideation (images, backends with ``can_vary``): the variation steps of the picture this
+    # request starts from ((variation seed, strength) pairs), and a new step to add to each
+    # result: result i gets (variation_seed + i, variation_strength). See ``picture``.
+    variations: tuple[tuple[int, float], ...] = ()
+    variation_seed: int = 0
+    variation_strength: float = 0.0
+
+    def picture(self, index: int) -> tuple[int, tuple[tuple[int, float], ...]]:
+        """(seed, variation steps) of result ``index``: the recipe of that one picture.
+
+        Without a new variation step the results are seed, seed+1, ... (a grid of different
+        pictures). With one, every result keeps the seed (the composition) and gets its own
+        step: nearby pictures around the one they vary."""
+        if self.variation_strength > 0:
+            step = (self.variation_seed + index, float(self.variation_strength))
+            return self.seed, (*self.variations, step)
+        return self.seed + index, tuple(self.variations)
 
 
 @dataclass
@@ -70,6 +87,9 @@ class GenerationBackend(ABC):
     # True when a video can start from a given picture (``GenerationRequest.start_frame``): the
     # "extend" edit then continues any of its clips from the clip's last frame and the prompt.
     can_continue: bool = False
+    # True when the backend renders the ``variations`` of a request (``GenerationRequest``):
+    # the same seed and steps give the same picture at any quality, and a step keeps the layout.
+    can_vary: bool = False
 
     def __init__(self, alias: str, **options: Any) -> None:
         self.alias = alias
@@ -97,6 +117,14 @@ class GenerationBackend(ABC):
         if kind == "video" and not (duration_s and 0 < duration_s <= self.max_duration_s):
             return f"The {self.alias} backend makes videos of 1 to {self.max_duration_s} s."
         return None
+
+    def generate_each(
+        self, request: GenerationRequest, progress: ProgressCallback, *, start: int = 0
+    ):
+        """Yield the files of ``generate`` from result ``start`` on, each as soon as it is ready,
+        so the worker can store and show it before the others are done (a draft grid). The
+        default renders them all first; a backend that can do better overrides this."""
+        yield from self.generate(request, progress)[start:]
 
     @abstractmethod
     def generate(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from apps.generation.backends.base import (
     BackendError,
@@ -49,6 +51,9 @@ def video_dimensions(ratio: tuple[int, int], short_side: int) -> tuple[int, int]
 
 
 _RATIOS = ((1, 1), (16, 9), (9, 16), (4, 5))
+# A draft grid holds up to 16 variations; finals come up to 4 at a time.
+MAX_DRAFT_COUNT, MAX_FINAL_COUNT = 16, 4
+
 MIN_DURATION_S = 1
 
 
@@ -66,6 +71,7 @@ class ProceduralBackend(GenerationBackend):
     kinds = ("image", "video")
     max_duration_s = MAX_DURATION_S
     can_extend = True
+    can_vary = True
     sizes = tuple(image_dimensions(r, side) for side in (1024, 512) for r in _RATIOS)
     video_sizes = tuple(video_dimensions(r, side) for side in (1080, 720) for r in _RATIOS)
 
@@ -82,42 +88,69 @@ class ProceduralBackend(GenerationBackend):
         if request.kind == "video":
             return [self._video(request, progress)]
         self._check(request)
-        summary = parse_prompt(request.prompt, request.negative_prompt).summary()
         files: list[GeneratedFile] = []
         progress(0.0)
         for i in range(request.count):
-            seed = request.seed + i
 
             def step(fraction: float, i: int = i) -> None:
                 progress((i + fraction * 0.97) / request.count)
 
-            try:
-                rgb = render_scene(
-                    request.prompt,
-                    request.negative_prompt,
-                    seed,
-                    request.width,
-                    request.height,
-                    request.quality,
-                    progress=step,
-                )
-                data = encode_png(rgb)
-            except (GenerationCanceled, BackendError):
-                raise
-            except Exception as exc:  # a bug here should fail the job, not the worker
-                logger.exception("procedural render failed")
-                raise BackendError("The procedural painter failed on this prompt.") from exc
-            files.append(
-                GeneratedFile(
-                    data=data,
-                    mime="image/png",
-                    width=request.width,
-                    height=request.height,
-                    extra={"seed": seed, "scene": summary},
-                )
-            )
+            files.append(self._still(request, i, step))
             progress((i + 1) / request.count)
         return files
+
+    def generate_each(
+        self, request: GenerationRequest, progress: ProgressCallback, *, start: int = 0
+    ):
+        """Yield results ``start``.. in order as each is ready, rendering ``threads`` at once
+        (NumPy and zlib release the GIL for most of a render): the first drafts of a grid are
+        shown while the rest render. ``progress`` is called from the caller's thread only."""
+        if request.kind == "video" or request.count - start <= 1:
+            yield from self.generate(request, progress)[start:]
+            return
+        self._check(request)
+        threads = max(1, int(self.options.get("threads") or min(2, os.cpu_count() or 1)))
+        indices = range(start, request.count)
+        progress(start / request.count)
+        with ThreadPoolExecutor(threads, thread_name_prefix="procedural") as pool:
+            futures = [pool.submit(self._still, request, i, None) for i in indices]
+            try:
+                for i, future in zip(indices, futures, strict=True):
+                    yield future.result()
+                    progress((i + 1) / request.count)
+            finally:  # canceled or failed: renders not started yet never start
+                for future in futures:
+                    future.cancel()
+
+    def _still(
+        self, request: GenerationRequest, index: int, step: ProgressCallback | None
+    ) -> GeneratedFile:
+        """Result ``index`` of an image request (its picture: ``GenerationRequest.picture``)."""
+        seed, variations = request.picture(index)
+        try:
+            rgb = render_scene(
+                request.prompt,
+                request.negative_prompt,
+                seed,
+                request.width,
+                request.height,
+                request.quality,
+                progress=step,
+                variations=variations,
+            )
+            data = encode_png(rgb)
+        except (GenerationCanceled, BackendError):
+            raise
+        except Exception as exc:  # a bug here should fail the job, not the worker
+            logger.exception("procedural render failed")
+            raise BackendError("The procedural painter failed on this prompt.") from exc
+        scene = parse_prompt(request.prompt, request.negative_prompt).summary()
+        extra = {"seed": seed, "scene": scene}
+        if variations:
+            extra["variations"] = [list(v) for v in variations]
+        return GeneratedFile(
+            data=data, mime="image/png", width=request.width, height=request.height, extra=extra
+        )
 
     def _video(self, request: GenerationRequest, progress: ProgressCallback) -> GeneratedFile:
         """Render and encode one clip, frames streaming from a render thread into the encoder;
@@ -174,8 +207,9 @@ class ProceduralBackend(GenerationBackend):
     def _check(self, request: GenerationRequest) -> None:
         if request.kind not in self.kinds:
             raise BackendError(f"The procedural backend cannot make {request.kind}s.")
-        if not 1 <= request.count <= 4:
-            raise BackendError("Ask for between 1 and 4 images.")
+        most = MAX_DRAFT_COUNT if request.quality == "draft" else MAX_FINAL_COUNT
+        if not 1 <= request.count <= most:
+            raise BackendError(f"Ask for between 1 and {most} {request.quality} images.")
         if request.quality not in QUALITIES:
             raise BackendError("Quality must be draft or final.")
         w, h = request.width, request.height

@@ -43,13 +43,14 @@ class Canvas:
         detail: int,
         *,
         shift: float = 0.0,
+        variations: tuple[tuple[bytes, float], ...] = (),
     ) -> None:
         """``shift`` (pixels) moves the canvas sideways over the scene: column ``x`` shows what
         column ``x + shift`` of an unshifted canvas would (videos paint strips wider than the
-        frame, not always centred on it)."""
+        frame, not always centred on it). ``variations`` perturb the noise (``Noise``)."""
         self.scene = scene
         self.look = weathered(TIME_LOOKS[scene.time_of_day], scene.weather)
-        self.noise = Noise(digest)
+        self.noise = Noise(digest, variations)
         self.w, self.h = width, height
         self.shift = shift
         self.detail = detail  # extra noise octaves for final quality

@@ -23,16 +23,52 @@ def _axis(coords: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return i0, (i0 + 1) % n, t * t * (3.0 - 2.0 * t)
 
 
-class Noise:
-    """Deterministic noise fields derived from one digest."""
+def octave_weight(strength: float, k: int) -> float:
+    """How far a variation of ``strength`` (0..1) moves octave ``k`` of a noise field.
 
-    def __init__(self, digest: bytes) -> None:
+    The coarsest octaves carry the composition (where ridges, shores and cloud banks are), so
+    they move least: at full strength octave 0 turns a quarter of the way, octave 3 and finer
+    all the way. A variation keeps the layout and changes the details."""
+    return float(strength) * min(1.0, (k + 1) / 4)
+
+
+def _blend(base: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:
+    """Turn lattice values ``weight`` (0..1) of the way from ``base`` towards ``other``.
+
+    An angular mix keeps the spread of the values (a plain average would flatten them)."""
+    angle = weight * math.pi / 2
+    mixed = 0.5 + (base - 0.5) * math.cos(angle) + (other - 0.5) * math.sin(angle)
+    return np.clip(mixed, 0.0, 1.0).astype(np.float32)
+
+
+def _rng(digest: bytes, name: str) -> np.random.Generator:
+    sub = hashlib.sha256(digest + b"/" + name.encode()).digest()
+    return np.random.default_rng(int.from_bytes(sub[:16], "little"))
+
+
+class Noise:
+    """Deterministic noise fields derived from one digest.
+
+    ``variations`` ((digest, strength) pairs, applied in order) perturb the lattices of the
+    fractal fields, fine octaves more than coarse ones (``octave_weight``): the picture of a
+    variation keeps its composition. Discrete choices (``rng``) are never varied."""
+
+    def __init__(self, digest: bytes, variations: tuple[tuple[bytes, float], ...] = ()) -> None:
         self.digest = digest
+        self.variations = tuple((d, s) for d, s in variations if s > 0)
 
     def rng(self, name: str) -> np.random.Generator:
         """An independent generator per purpose; order of use does not matter."""
-        sub = hashlib.sha256(self.digest + b"/" + name.encode()).digest()
-        return np.random.default_rng(int.from_bytes(sub[:16], "little"))
+        return _rng(self.digest, name)
+
+    def _lattice(self, rng: np.random.Generator, name: str, k: int, shape) -> np.ndarray:
+        lattice = rng.random(shape, dtype=np.float32)
+        for digest, strength in self.variations:
+            weight = octave_weight(strength, k)
+            if weight > 0:
+                other = _rng(digest, f"{name}:{k}").random(shape, dtype=np.float32)
+                lattice = _blend(lattice, other, weight)
+        return lattice
 
     def fbm1d(
         self, name: str, x: np.ndarray, octaves: int, *, extent: float, ridged: bool = False
@@ -44,7 +80,7 @@ class Noise:
             m = 2.0**k
             n = math.ceil(extent * m) + 2
             rng = self.rng(f"{name}:{k}")
-            lattice = rng.random(n, dtype=np.float32)
+            lattice = self._lattice(rng, name, k, n)
             i0, i1, t = _axis(x * m + rng.random() * n, n)
             val = lattice[i0] + (lattice[i1] - lattice[i0]) * t
             if ridged:
@@ -76,7 +112,7 @@ class Noise:
             nx = min(math.ceil(extent[0] * m) + 2, LATTICE_CAP)
             ny = min(math.ceil(extent[1] * m) + 2, LATTICE_CAP)
             rng = self.rng(f"{name}:{k}")
-            lattice = rng.random((ny, nx), dtype=np.float32)
+            lattice = self._lattice(rng, name, k, (ny, nx))
             ox, oy = rng.random(2)
             ix0, ix1, tx = _axis(x * m + ox * nx, nx)
             iy0, iy1, ty = _axis(y * m + oy * ny, ny)

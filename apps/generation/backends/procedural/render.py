@@ -121,6 +121,30 @@ def seed_digest(prompt: str, negative_prompt: str, seed: int) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
+def variation_digest(prompt: str, negative_prompt: str, seed: int) -> bytes:
+    """The digest a variation seed perturbs a scene with (independent of ``seed_digest``)."""
+    text = "\x00".join(
+        ("vivid-procedural/1/variation", prompt.strip(), negative_prompt.strip(), str(int(seed)))
+    )
+    return hashlib.sha256(text.encode()).digest()
+
+
+# A variation of full strength scales each colour channel by up to this much either way.
+VARIATION_TINT = 0.12
+
+
+def vary_colours(img: np.ndarray, variations: tuple[tuple[bytes, float], ...]) -> np.ndarray:
+    """Nudge the graded colours per variation: a small per-channel gain, by strength."""
+    for digest, strength in variations:
+        if strength <= 0:
+            continue
+        sub = hashlib.sha256(digest + b"/tint").digest()
+        rng = np.random.default_rng(int.from_bytes(sub[:16], "little"))
+        gains = 1.0 + VARIATION_TINT * strength * (rng.random(3) * 2.0 - 1.0)
+        img = img * gains.astype(np.float32)
+    return img
+
+
 def render_scene(
     prompt: str,
     negative_prompt: str = "",
@@ -130,11 +154,14 @@ def render_scene(
     quality: str = "final",
     *,
     progress: Callable[[float], None] | None = None,
+    variations: tuple[tuple[int, float], ...] = (),
 ) -> np.ndarray:
     """Render the prompt's scene as a (height, width, 3) uint8 array.
 
     Pure and deterministic: the same arguments always give the same pixels. ``progress``, if
     given, receives increasing fractions below 1.0 and may raise to stop the render.
+    ``variations`` ((variation seed, strength 0..1) pairs, applied in order) make a picture near
+    the seed's one: the same layout with other details and slightly other colours.
     """
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {QUALITIES}, not {quality!r}")
@@ -148,10 +175,16 @@ def render_scene(
     else:
         scale, detail = min(1.0, DRAFT_MAX_SIDE / max(width, height)), 0
     rw, rh = max(MIN_SIDE, round(width * scale)), max(MIN_SIDE, round(height * scale))
-    canvas = Canvas(scene, noise_digest, rw, rh, detail)
+    varied = tuple(
+        (variation_digest(prompt, negative_prompt, v), float(s)) for v, s in variations if s > 0
+    )
+    canvas = Canvas(scene, noise_digest, rw, rh, detail, variations=varied)
     report(0.05)
     compose(canvas, report)
-    rgb = to_u8(grade(canvas))
+    graded = grade(canvas)
+    if varied:
+        graded = vary_colours(graded, varied)
+    rgb = to_u8(graded)
     report(0.82)
     if (rw, rh) != (width, height):
         rgb = resize_output(rgb, width, height, sharpen=quality == "final")
