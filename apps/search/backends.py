@@ -47,7 +47,7 @@ NAME_SIMILARITY = 0.2
 _SOURCE_SQL = """
     SELECT p.id AS post_id, p.author_id, p.caption, p.hide_prompt,
            COALESCE(j.prompt, '') AS prompt,
-           COALESCE((SELECT string_agg(t.tag, ' ') FROM posts_posttag t WHERE t.post_id = p.id),
+           COALESCE((SELECT {tags_agg}(t.tag, ' ') FROM posts_posttag t WHERE t.post_id = p.id),
                     '') AS tags
     FROM posts_post p
     JOIN media_asset a ON a.id = p.asset_id
@@ -124,7 +124,7 @@ class PostgresSearchBackend(SearchBackend):
             SELECT s.post_id, s.author_id,
                    CASE WHEN s.hide_prompt THEN {public} ELSE {public} || {prompt} END,
                    CASE WHEN s.hide_prompt THEN {public} || {prompt} END
-            FROM ({_SOURCE_SQL} {where}) s
+            FROM ({_SOURCE_SQL.format(tags_agg='string_agg')} {where}) s
             ON CONFLICT (post_id) DO UPDATE SET
                 author_id = EXCLUDED.author_id,
                 document = EXCLUDED.document,
@@ -257,7 +257,7 @@ class SQLiteSearchBackend(SearchBackend):
                 SELECT s.post_id, s.author_id, s.caption || ' ' || s.tags,
                        CASE WHEN s.hide_prompt THEN '' ELSE s.prompt END,
                        CASE WHEN s.hide_prompt THEN s.prompt ELSE '' END
-                FROM ({_SOURCE_SQL} WHERE p.id IN ({marks})) s
+                FROM ({_SOURCE_SQL.format(tags_agg='group_concat')} WHERE p.id IN ({marks})) s
                 """,
                 ids,
             )

@@ -105,7 +105,9 @@ def test_a_hidden_prompt_finds_its_post_for_its_creator_only(api, anon, alice, b
 def test_visibility_rules(api, anon, make_user, alice, bob, carol):
     dave = make_user("dave", is_private=True)
     public = post_with_prompt(alice, prompt="x", caption="kestrel public")
-    followers = post_with_prompt(alice, prompt="x", caption="kestrel followers", visibility="followers")
+    followers = post_with_prompt(
+        alice, prompt="x", caption="kestrel followers", visibility="followers"
+    )
     private = post_with_prompt(alice, prompt="x", caption="kestrel private", visibility="private")
     of_private_account = post_with_prompt(dave, prompt="x", caption="kestrel dave")
     social.follow_create(follower=bob, followee=alice)
@@ -123,7 +125,7 @@ def test_visibility_rules(api, anon, make_user, alice, bob, carol):
 
 def test_blocks_both_ways_and_mutes(api, make_user, alice, bob, carol):
     dave = make_user("dave")
-    post = post_with_prompt(alice, prompt="x", caption="pelican")
+    post_with_prompt(alice, prompt="x", caption="pelican")
     social.block_create(blocker=bob, blocked=alice)  # bob blocked alice
     social.block_create(blocker=alice, blocked=carol)  # alice blocked carol
     social.mute_create(muter=dave, muted=alice)
@@ -187,7 +189,8 @@ def test_people_by_name_typo_tolerant_as_profiles(api, make_user, alice, bob):
     assert first["viewer_follows"] is True and first["posts_count"] == 1
     # By display name, and by the start of a username.
     assert "alfred" in [p["username"] for p in search(api(bob), "hitch", "people").json()["items"]]
-    assert [p["username"] for p in search(api(bob), "alf", "people").json()["items"]][0] == "alfred"
+    by_prefix = search(api(bob), "alf", "people").json()["items"]
+    assert by_prefix[0]["username"] == "alfred"
 
 
 def test_tags_by_prefix_with_counts(api, anon, alice, bob):
