@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 REMOVED_REASON = "account_deleted"
 # Posts announced as gone to open pages at the request (the ones sockets can be showing).
 ANNOUNCE_RECENT = 200
+# Comments announced as gone to the open pages of the posts they are under.
+ANNOUNCE_COMMENTS = 50
 
 
 def grace_days() -> int:
@@ -136,6 +138,7 @@ def deletion_request(*, user: User, password: str, otp: str | None = None) -> Us
         outbox.send_on_commit(deletion_sessions_end, locked.pk)
         close_on_commit(user_group(locked.pk), CLOSE_AUTH)
         _announce_posts_gone(locked)
+        _announce_comments_gone(locked)
     for name in ("deletion_requested_at", "deletion_purge_at", "is_active"):
         setattr(user, name, getattr(locked, name))
     return user
@@ -152,6 +155,27 @@ def _announce_posts_gone(user: User) -> None:
     )
     for post_id, visibility in recent:
         outbox.send_on_commit(fanout_post_deleted, post_id, user.pk, visibility)
+
+
+def _announce_comments_gone(user: User) -> None:
+    """The person's most recent comments leave the open pages of the posts they are under, as
+    a deleted comment does (``comment.deleted``)."""
+    from apps.posts.models import Comment
+    from apps.realtime.events import publish_on_commit
+    from apps.realtime.groups import post_group
+
+    recent = (
+        Comment.objects.filter(author_id=user.pk, removed_at__isnull=True)
+        .order_by("-id")
+        .values_list("id", "post_id")[:ANNOUNCE_COMMENTS]
+    )
+    for comment_id, post_id in recent:
+        publish_on_commit(
+            post_group(post_id),
+            "comment.deleted",
+            f"post:{post_id}",
+            {"post_id": str(post_id), "comment_id": str(comment_id)},
+        )
 
 
 def sessions_end(*, user_id: int, scan: bool = True) -> int:

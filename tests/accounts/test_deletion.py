@@ -235,6 +235,23 @@ def test_the_account_and_everything_it_made_answer_404_at_once(
     assert all(f.exists() for f in media_files(settings, asset))
 
 
+def test_open_pages_hear_the_comments_are_gone(
+    alice, world, events, django_capture_on_commit_callbacks
+):
+    bob_post = world["bob_post"]["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        deletion.deletion_request(user=User.objects.get(pk=alice.pk), password=PASSWORD)
+    assert events.to(f"post.{bob_post}") == [
+        {
+            "type": "comment.deleted",
+            "stream": f"post:{bob_post}",
+            "post_id": bob_post,
+            "comment_id": world["comment"]["id"],
+        }
+    ]
+    assert events.to(f"user.{alice.pk}") == [{"type": "vivid.close", "code": 4001}]
+
+
 def test_the_settings_page_explains_and_deletes(alice, client):
     client.force_login(alice)
     page = client.get("/settings/data/delete").content.decode()
