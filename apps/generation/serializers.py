@@ -124,6 +124,8 @@ class BackendOut(serializers.Serializer):
     max_duration_s = serializers.IntegerField()
     sizes = serializers.ListField(child=serializers.CharField())
     default = serializers.BooleanField()
+    # Whether the backend makes finals and variations of a picture (``variation_of``).
+    can_vary = serializers.BooleanField()
 
 
 class QuotaOut(serializers.Serializer):

@@ -19,6 +19,7 @@ from apps.generation.models import GenerationJob
 from apps.generation.selectors import job_get, job_list
 from apps.generation.services import (
     ASPECT_RATIOS,
+    MAX_DRAFT_COUNT,
     MAX_IMAGE_SIDE,
     QUALITIES,
     RENDITIONS,
@@ -56,7 +57,7 @@ def _prefill(query: QueryDict) -> dict:
         "kind": choice("kind", GenerationJob.Kind.values, "image"),
         "aspect_ratio": choice("aspect_ratio", ASPECT_RATIOS, "1:1"),
         "quality": choice("quality", QUALITIES, "final"),
-        "count": number("count", 1, 4) or 1,
+        "count": number("count", 1, MAX_DRAFT_COUNT) or 1,
         "duration_s": number("duration_s", 1, 20) or 4,
         "seed": number("seed", 0, SEED_MAX),
         "remix_of": number("remix_of", 1, 2**63 - 1),
@@ -99,6 +100,8 @@ def create(request):
             "remix": remix,
             "aspect_ratios": list(ASPECT_RATIOS),
             "sizes": sizes,
+            # Up to 4 finals; drafts also in grids of 8 and 16 (ideation).
+            "counts": [1, 2, 3, 4, 8, 16],
         },
     )
 

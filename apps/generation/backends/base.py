@@ -105,6 +105,7 @@ class GenerationBackend(ABC):
             "max_duration_s": self.max_duration_s,
             "sizes": [f"{w}x{h}" for w, h in self.sizes],
             "video_sizes": [f"{w}x{h}" for w, h in self.video_sizes],
+            "can_vary": self.can_vary,
         }
 
     def refusal(self, kind: str, width: int, height: int, duration_s: float | None) -> str | None:

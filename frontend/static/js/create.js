@@ -2,6 +2,7 @@
 // the API, follow its progress over the socket (`generation.updated`), pick one of the results
 // and publish it. Also exports the small API helpers the Library page shares.
 import { csrfToken, on } from "./live.js";
+import { finalBody, tileLabel, varyBody } from "./ideation.js";
 
 export const FINISHED = ["succeeded", "failed", "canceled"];
 
@@ -23,6 +24,8 @@ const FIELD_LABELS = {
   caption: "Caption",
   visibility: "Visibility",
   remix_of: "Remix",
+  variation_of: "Picture",
+  variation_strength: "How different",
 };
 
 // --- shared with library.js ------------------------------------------------------------------
@@ -108,6 +111,16 @@ function createPage(form) {
   const resultTemplate = document.getElementById("result-template");
   const publishTemplate = document.getElementById("publish-template");
   const kindSwitch = document.getElementById("kind-switch");
+  const gridButton = document.getElementById("grid-button");
+  const gridPublish = document.getElementById("grid-publish");
+  const ideationBar = document.getElementById("ideation-bar");
+  const gridTitle = document.getElementById("grid-title");
+  const strength = document.getElementById("vary-strength");
+  const strengthValue = document.getElementById("vary-strength-value");
+  const finalsBox = document.getElementById("finals");
+  const finalsList = document.getElementById("finals-list");
+  const finals = new Map(); // job id → {job, figure}: finals asked for from a tile
+  let publish = null; // the one publish form, under (or, in a grid, after) the picked result
   const sizes = JSON.parse(document.getElementById("output-sizes").textContent);
   const { seed, lock_seed: lockSeed, duration_s: duration } = form.elements;
   let backends = null; // GET /generation/backends, once loaded
@@ -143,6 +156,9 @@ function createPage(form) {
       el.hidden = !shown;
       el.querySelectorAll("input, select").forEach((input) => { input.disabled = !shown; });
     }
+    // Grids of more than 4 are drafts only (they are for picking, not publishing as they are).
+    const draft = form.elements.quality.value === "draft";
+    showOptions(form.elements.count, (n) => draft || Number(n) <= 4);
     if (!backend) return;
     const allowed = new Set(kind === "video" ? backend.video_sizes || [] : backend.sizes);
     const fits = (ratio, quality) => allowed.has(sizes[kind][ratio][quality]);
@@ -150,6 +166,7 @@ function createPage(form) {
     showOptions(form.elements.quality, (q) => ratios.some((r) => fits(r, q)));
     const quality = form.elements.quality.value;
     showOptions(form.elements.aspect_ratio, (r) => fits(r, quality));
+    gridButton.hidden = kind !== "image" || !allowed.has(sizes.image[form.elements.aspect_ratio.value]?.draft);
     if (kind === "video" && backend.max_duration_s) {
       const max = Math.min(20, backend.max_duration_s);
       duration.max = String(max);
@@ -193,6 +210,7 @@ function createPage(form) {
   }
 
   function render(job) {
+    if (finals.has(job.id)) return renderFinal(job);
     if (!current || job.id !== current.id) return;
     current = job;
     const percent = Math.round(job.progress * 100);
@@ -203,41 +221,199 @@ function createPage(form) {
     progress.dataset.status = job.status;
     const finished = FINISHED.includes(job.status);
     button.disabled = !finished;
+    gridButton.disabled = !finished;
     cancel.hidden = finished;
     if (job.status === "failed") showError(errorBox, job.error || "The generation failed. Please try again.");
-    if (job.status === "succeeded") showResults(job);
+    showResults(job);
     if (finished) loadQuota();
   }
 
+  // Results fill in as they are stored: a draft grid shows each variation as soon as it is
+  // ready (the socket's `generation.updated` carries the results so far), the rest wait as
+  // placeholder tiles of the right shape.
   function showResults(job) {
-    results.replaceChildren();
-    resultsEmpty.hidden = true;
-    resultsHint.hidden = job.assets.length < 2;
-    const publish = publishForm();
+    const expected = job.kind === "image" ? job.params.count || 1 : 1;
+    const grid = job.kind === "image" && expected > 4;
+    if (results.dataset.jobId !== job.id) {
+      results.replaceChildren();
+      results.dataset.jobId = job.id;
+      results.classList.toggle("ideation", grid);
+      publish?.remove();
+      publish = publishForm();
+      for (let i = 0; i < expected; i++) results.append(placeholder(job, i));
+    }
+    if (job.assets.length || FINISHED.includes(job.status)) resultsEmpty.hidden = true;
+    else resultsEmpty.hidden = results.children.length > 0;
+    const tiles = [...results.children];
     job.assets.forEach((asset, i) => {
-      const node = resultTemplate.content.firstElementChild.cloneNode(true);
-      node.dataset.assetId = asset.id;
-      node.querySelector(".result-media").append(mediaFor(asset, job, i));
-      const pick = node.querySelector(".pick");
-      pick.querySelector("span").textContent = `Variation ${i + 1}`;
-      pick.hidden = job.assets.length < 2;
-      const radio = pick.querySelector("input");
-      radio.value = asset.id;
-      radio.addEventListener("change", () => choose(node, publish));
-      node.querySelector(".result-media").addEventListener("click", (ev) => {
-        if (ev.target.tagName === "VIDEO") return; // its controls
-        radio.checked = true;
-        choose(node, publish);
-      });
-      results.append(node);
-      if (i === 0) {
-        radio.checked = true;
-        choose(node, publish);
+      let node = tiles[i];
+      if (!node) {
+        node = placeholder(job, i);
+        results.append(node);
       }
+      if (node.dataset.assetId !== asset.id) fillTile(node, asset, job, i, expected);
     });
+    if (FINISHED.includes(job.status)) {
+      tiles.slice(job.assets.length).forEach((node) => node.remove()); // never to come
+    }
+    const shown = results.querySelectorAll("figure.result:not(.pending)").length;
+    resultsHint.hidden = shown < 2;
+    ideationBar.hidden = !(job.kind === "image" && canVary(job) && shown > 0);
+    gridTitle.textContent = gridCaption(job, shown, expected);
+    if (!results.querySelector("figure.picked")) {
+      const first = results.querySelector("figure.result:not(.pending)");
+      if (first) {
+        first.querySelector(".pick input").checked = true;
+        choose(first);
+      }
+    }
   }
 
-  function mediaFor(asset, job, i) {
+  function gridCaption(job, shown, expected) {
+    const what = job.params.variation_seed !== undefined
+      ? `${expected} variations around seed ${job.seed}`
+      : `${expected} ${job.params.quality === "draft" ? "draft" : "image"}${expected === 1 ? "" : "s"} of this prompt`;
+    return shown < expected && !FINISHED.includes(job.status) ? `${what}: ${shown} ready` : what;
+  }
+
+  const canVary = (job) => {
+    const backend = backends?.find((b) => b.id === job.backend);
+    return Boolean(backend?.can_vary) && job.op === "generate";
+  };
+
+  function placeholder(job, i) {
+    const node = resultTemplate.content.firstElementChild.cloneNode(true);
+    node.classList.add("pending");
+    const { width, height } = job.params;
+    if (width && height) node.style.setProperty("--tile-ratio", String(width / height));
+    const label = node.querySelector(".pick span");
+    label.textContent = job.kind === "image" ? `Variation ${i + 1}: rendering…` : "Rendering…";
+    node.querySelector(".pick input").disabled = true;
+    node.querySelector(".pick").hidden = (job.params.count || 1) < 2;
+    return node;
+  }
+
+  function fillTile(node, asset, job, i, expected) {
+    node.classList.remove("pending");
+    node.dataset.assetId = asset.id;
+    node.dataset.seed = asset.seed ?? "";
+    const media = node.querySelector(".result-media");
+    media.replaceChildren(mediaFor(asset, job, i));
+    const pick = node.querySelector(".pick");
+    pick.querySelector("span").textContent = tileLabel(asset, i);
+    pick.hidden = expected < 2;
+    const radio = pick.querySelector("input");
+    radio.disabled = false;
+    radio.value = asset.id;
+    radio.addEventListener("change", () => choose(node));
+    media.addEventListener("click", (ev) => {
+      if (ev.target.tagName === "VIDEO") return; // its controls
+      radio.checked = true;
+      choose(node);
+    });
+    if (asset.kind === "image" && canVary(job)) {
+      const actions = node.querySelector(".tile-actions");
+      actions.hidden = false;
+      const finalButton = actions.querySelector(".final-button");
+      finalButton.hidden = job.params.quality !== "draft";
+      finalButton.setAttribute("aria-label", `Final of ${tileLabel(asset, i)}`);
+      finalButton.addEventListener("click", () => askFinal(job, asset, i, finalButton));
+      const varyButton = actions.querySelector(".vary-button");
+      varyButton.setAttribute("aria-label", `Vary ${tileLabel(asset, i)}`);
+      varyButton.addEventListener("click", () => askVary(job, asset, varyButton));
+    }
+  }
+
+  // "Final": the same picture (same prompt, seed, ratio) at full quality, as a job of its own;
+  // it appears under Finals while the grid stays for more picking.
+  async function askFinal(job, asset, i, buttonEl) {
+    errorBox.hidden = true;
+    buttonEl.disabled = true;
+    try {
+      const finalJob = await request("generations", { method: "POST", body: finalBody(job, asset) });
+      const figure = resultTemplate.content.firstElementChild.cloneNode(true);
+      figure.classList.add("pending", "final-result");
+      figure.dataset.jobId = finalJob.id;
+      figure.dataset.fromAsset = asset.id;
+      const { width, height } = finalJob.params;
+      figure.style.setProperty("--tile-ratio", String(width / height));
+      figure.querySelector(".pick").hidden = true;
+      const status = document.createElement("p");
+      status.className = "final-status muted small";
+      figure.append(status);
+      finals.set(finalJob.id, { job: finalJob, figure, label: `Final of ${tileLabel(asset, i)}` });
+      finalsList.prepend(figure);
+      finalsBox.hidden = false;
+      renderFinal(finalJob);
+      pollFinal(finalJob.id);
+    } catch (err) {
+      showError(errorBox, err);
+      holdUntilRetry(err);
+    } finally {
+      buttonEl.disabled = false;
+    }
+  }
+
+  function renderFinal(job) {
+    const entry = finals.get(job.id);
+    entry.job = job;
+    const { figure } = entry;
+    const status = figure.querySelector(".final-status");
+    const percent = Math.round(job.progress * 100);
+    figure.dataset.status = job.status;
+    status.textContent = job.status === "running" ? `${entry.label}: ${percent}%`
+      : job.status === "failed" ? `${entry.label} failed: ${job.error || "please try again."}`
+      : `${entry.label}: ${job.status}`;
+    const asset = job.assets[0];
+    if (asset && figure.dataset.assetId !== asset.id) {
+      figure.classList.remove("pending");
+      figure.dataset.assetId = asset.id;
+      const media = figure.querySelector(".result-media");
+      media.replaceChildren(mediaFor(asset, job, 0, entry.label));
+      const pick = figure.querySelector(".pick");
+      pick.hidden = false;
+      pick.querySelector("span").textContent = `${entry.label} · pick to publish`;
+      const radio = pick.querySelector("input");
+      radio.value = asset.id;
+      radio.addEventListener("change", () => choose(figure));
+      media.addEventListener("click", () => {
+        radio.checked = true;
+        choose(figure);
+      });
+    }
+    if (FINISHED.includes(job.status)) loadQuota();
+  }
+
+  async function pollFinal(jobId) {
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const entry = finals.get(jobId);
+    if (!entry || FINISHED.includes(entry.job.status)) return;
+    try { renderFinal(await request(`generations/${jobId}`)); } catch { /* try again */ }
+    pollFinal(jobId);
+  }
+
+  // "Vary": a new grid around the chosen picture (its composition kept, details and colours
+  // nudged by the strength chosen), which replaces the grid on the page.
+  async function askVary(job, asset, buttonEl) {
+    errorBox.hidden = true;
+    buttonEl.disabled = true;
+    try {
+      const varied = await request("generations", {
+        method: "POST",
+        body: varyBody(job, asset, Number(strength.value)),
+      });
+      current = varied;
+      render(varied);
+      poll(varied.id);
+    } catch (err) {
+      showError(errorBox, err);
+      holdUntilRetry(err);
+    } finally {
+      buttonEl.disabled = false;
+    }
+  }
+
+  function mediaFor(asset, job, i, label) {
     const prompt = job.prompt.length > 100 ? `${job.prompt.slice(0, 100)}…` : job.prompt;
     if (asset.kind === "video") {
       const video = document.createElement("video");
@@ -249,16 +425,28 @@ function createPage(form) {
     }
     const img = document.createElement("img");
     img.src = asset.original_url;
-    img.alt = `Variation ${i + 1}: ${prompt}`;
+    img.alt = `${label || tileLabel(asset, i)}: ${prompt}`;
     img.width = asset.width;
     img.height = asset.height;
     return img;
   }
 
-  // The one publish form lives under the chosen variation.
-  function choose(figure, publish) {
-    results.querySelectorAll("figure.result").forEach((f) => f.classList.toggle("picked", f === figure));
-    figure.append(publish);
+  // The one publish form lives under the chosen variation; in a grid (tiles too small for a
+  // form), right after the grid.
+  function choose(figure) {
+    if (!publish) publish = publishForm();
+    document.querySelectorAll(".results figure.result").forEach((f) => {
+      f.classList.toggle("picked", f === figure);
+      const radio = f.querySelector(".pick input");
+      if (radio && f !== figure) radio.checked = false;
+    });
+    if (results.classList.contains("ideation") && results.contains(figure)) {
+      gridPublish.append(publish);
+      publish.dataset.assetId = figure.dataset.assetId;
+    } else {
+      figure.append(publish);
+      publish.dataset.assetId = figure.dataset.assetId;
+    }
   }
 
   function publishForm() {
@@ -269,7 +457,7 @@ function createPage(form) {
       const submit = publish.querySelector('button[type="submit"]');
       const body = {
         // Ids are 64-bit: as a JS number they would lose their low bits, so they stay strings.
-        asset_id: publish.closest("figure").dataset.assetId,
+        asset_id: publish.dataset.assetId,
         caption: data.get("caption"),
         visibility: data.get("visibility"),
         hide_prompt: data.get("hide_prompt") === "on",
@@ -324,6 +512,15 @@ function createPage(form) {
     if (lockSeed.checked && seed.value === "" && lastSeed !== null) seed.value = lastSeed;
     if (!lockSeed.checked) seed.value = "";
     seedNote.hidden = true;
+  });
+
+  strength.addEventListener("input", () => { strengthValue.textContent = strength.value; });
+  gridButton.addEventListener("click", () => {
+    // One click to ideate: 16 drafts of the prompt as it stands.
+    form.elements.quality.value = "draft";
+    applyBackend();
+    form.elements.count.value = "16";
+    if (!button.disabled) form.requestSubmit(button);
   });
 
   form.addEventListener("submit", async (ev) => {
