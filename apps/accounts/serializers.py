@@ -107,9 +107,16 @@ class ProfileOut(UserOut):
         ]
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": username_validator.regex.pattern, "minLength": 3, "maxLength": 30}
+)
+class NewUsernameField(serializers.CharField):
+    """A username to create: the service checks its rule together with the other fields (every
+    error in one answer); the schema states the rule."""
+
+
 class SignupIn(serializers.Serializer):
-    # The service's own rule, here too so that the schema states it (its pattern).
-    username = serializers.CharField(max_length=150, validators=[username_validator])
+    username = NewUsernameField(max_length=150)
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=256, write_only=True)
 
