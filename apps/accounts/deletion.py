@@ -139,6 +139,7 @@ def deletion_request(*, user: User, password: str, otp: str | None = None) -> Us
         close_on_commit(user_group(locked.pk), CLOSE_AUTH)
         _announce_posts_gone(locked)
         _announce_comments_gone(locked)
+        _jobs_cancel(locked)
     for name in ("deletion_requested_at", "deletion_purge_at", "is_active"):
         setattr(user, name, getattr(locked, name))
     return user
@@ -155,6 +156,23 @@ def _announce_posts_gone(user: User) -> None:
     )
     for post_id, visibility in recent:
         outbox.send_on_commit(fanout_post_deleted, post_id, user.pk, visibility)
+
+
+def _jobs_cancel(user: User) -> None:
+    """Generations still queued or running stop (a queued one is refunded): nobody will see
+    what they make. They stay canceled if the deletion is."""
+    from apps.generation.models import GenerationJob
+    from apps.generation.services import job_cancel
+
+    unfinished = GenerationJob.objects.filter(
+        owner_id=user.pk,
+        status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING],
+    ).values_list("id", flat=True)
+    for job_id in list(unfinished):
+        try:
+            job_cancel(owner=user, job_id=job_id)
+        except ApplicationError:  # it finished meanwhile
+            continue
 
 
 def _announce_comments_gone(user: User) -> None:

@@ -235,6 +235,17 @@ def test_the_account_and_everything_it_made_answer_404_at_once(
     assert all(f.exists() for f in media_files(settings, asset))
 
 
+def test_unfinished_generations_stop(alice, api):
+    from apps.generation.models import GenerationJob
+
+    job = api(alice).post(
+        "/api/v1/generations", {"kind": "image", "prompt": "a quiet harbour"}, format="json"
+    )
+    assert job.status_code == 202
+    assert delete_me(api(alice)).status_code == 202
+    assert GenerationJob.objects.get(id=job.json()["id"]).status == "canceled"
+
+
 def test_open_pages_hear_the_comments_are_gone(
     alice, world, events, django_capture_on_commit_callbacks
 ):
