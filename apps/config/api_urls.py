@@ -55,4 +55,8 @@ urlpatterns = [
     path("", include("apps.provenance.api_urls")),
     path("", include("apps.consent.api_urls")),
     path("", include("apps.moderation.api_urls")),
+    # --- discovery and collections ---
+    path("", include("apps.discovery.api_urls")),
+    path("", include("apps.collections.api_urls")),
+    # --- end discovery and collections ---
 ]

@@ -32,6 +32,10 @@ urlpatterns = [
     path("", include("apps.consent.urls")),
     path("", include("apps.moderation.urls")),
     path("", include("apps.search.urls")),
+    # --- discovery and collections ---
+    path("", include("apps.discovery.urls")),
+    path("", include("apps.collections.urls")),
+    # --- end discovery and collections ---
 ]
 
 

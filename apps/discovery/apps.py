@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DiscoveryConfig(AppConfig):
+    name = "apps.discovery"
+    label = "discovery"
