@@ -125,7 +125,15 @@ class AccountAdapter(DefaultAccountAdapter):
         if not user.is_active and deletion_cancellable(user):
             from apps.accounts.deletion import deletion_cancel
 
-            user = deletion_cancel(user=user)
+            try:
+                user = deletion_cancel(user=user)
+            except ApplicationError as e:  # suspended meanwhile, or the purge has begun
+                from allauth.account.internal.stagekit import clear_login
+                from allauth.core.exceptions import ImmediateHttpResponse
+
+                clear_login(request)
+                messages.error(request, e.message)
+                raise ImmediateHttpResponse(self.respond_user_inactive(request, user)) from e
             messages.success(
                 request, "Welcome back. Your account's deletion is cancelled; nothing was lost."
             )

@@ -201,6 +201,24 @@ def test_the_second_factor_comes_before_the_cancel(alice):
     assert logged_in_as(browser) == "alice" and User.objects.get(pk=alice.pk).is_active
 
 
+def test_a_refused_cancel_logs_nobody_in(alice, monkeypatch):
+    """Suspended by moderators while the deletion is pending: the deletion stays, no session."""
+    deletion = pytest.importorskip("apps.accounts.deletion")
+    from apps.core.exceptions import ApplicationError
+
+    def refuse(*, user):
+        raise ApplicationError("forbidden", "This account is suspended by the moderators.")
+
+    monkeypatch.setattr(deletion, "deletion_cancel", refuse)
+    pending_deletion(alice)
+    browser = Client()
+    answer = site_login(browser, "alice")
+    assert answer.status_code == 302 and answer["Location"] == "/accounts/inactive/"
+    assert logged_in_as(browser) is None
+    assert b"suspended by the moderators" in browser.get(answer["Location"]).content
+    assert User.objects.get(pk=alice.pk).deletion_requested_at is not None
+
+
 def test_a_suspended_account_stays_refused(alice):
     User.objects.filter(pk=alice.pk).update(is_active=False)
     browser = Client()
