@@ -15,6 +15,9 @@ adapter keeps Vivid's own rules inside them:
 
 from __future__ import annotations
 
+import logging
+import smtplib
+
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 from django.conf import settings
@@ -29,6 +32,8 @@ from apps.core.exceptions import ApplicationError
 from apps.realtime.events import close_on_commit
 from apps.realtime.groups import session_group, user_group
 from apps.realtime.limits import CLOSE_AUTH
+
+logger = logging.getLogger(__name__)
 
 RETRY_AFTER_ATTR = "_vivid_login_retry_after"
 
@@ -109,6 +114,14 @@ class AccountAdapter(DefaultAccountAdapter):
         """allauth's count of failed passwords is off: ``authenticate`` counts them in Vivid's
         limits. (Its ``login_failed`` limit still counts wrong two-factor codes.)"""
         self._login_failed_rl_usage = None
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """Send, but a mail server that is down or refuses does not fail the request (a sign-up
+        stays made, a reset answers the same): it is logged, and the email page resends."""
+        try:
+            super().send_mail(template_prefix, email, context)
+        except (smtplib.SMTPException, OSError):
+            logger.exception("Could not send the %s email", template_prefix.rsplit("/", 1)[-1])
 
     def get_client_ip(self, request) -> str:
         """The address Vivid's own limits count by (``REMOTE_ADDR``, set from a trusted proxy's

@@ -137,3 +137,19 @@ def test_the_development_default_lets_scripts_publish():
     assert read(DEBUG="1") == "False False"
     assert read(DEBUG="0") == "True True"
     assert read(DEBUG="0", ACCOUNT_CONFIRMATION_REQUIRED_TO_PUBLISH="0") == "False True"
+
+
+def test_a_mail_server_that_is_down_does_not_lose_the_sign_up(settings, monkeypatch):
+    import smtplib
+
+    from django.core.mail.backends.locmem import EmailBackend
+
+    def down(self, messages):
+        raise smtplib.SMTPConnectError(421, "try later")
+
+    monkeypatch.setattr(EmailBackend, "send_messages", down)
+    response = api_signup("kim")
+    assert response.status_code == 201 and response.json()["token"]
+    assert not EmailAddress.objects.get(user__username="kim").verified
+    # The site's sign-up too: logged in, on the feed.
+    assert b"@lou" in site_signup(Client(), "lou").content
