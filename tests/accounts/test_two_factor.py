@@ -237,3 +237,15 @@ def test_an_expired_grace_period_does_not_cancel(alice):
     site_login(browser, "alice")
     assert logged_in_as(browser) is None
     assert not User.objects.get(pk=alice.pk).is_active
+
+
+def test_confirming_the_password_again_counts_against_the_login_limits(alice, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_account": "2/15m"}
+    browser = Client()
+    site_login(browser, "alice")
+    url = browser.get("/accounts/2fa/totp/activate/")["Location"]  # confirm the password first
+    answers = [browser.post(url, {"password": "not it"}).content for _ in range(3)]
+    assert [b"Too many failed log-ins" in a for a in answers] == [False, False, True]
+    # The same counter as the log-in form and the token endpoint: the right password waits too.
+    assert b"Too many failed log-ins" in browser.post(url, {"password": PASSWORD}).content
+    assert tokens({"username": "alice", "password": PASSWORD}).status_code == 429
