@@ -4,6 +4,7 @@ site cancels a pending deletion."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 import pytest
@@ -19,13 +20,10 @@ from tests.conftest import client_for
 pytestmark = pytest.mark.django_db
 
 
-_addresses = iter(range(1, 250))
-
-
 def Client() -> DjangoClient:
     """A browser of its own address: allauth's per-address count of wrong codes is kept in the
-    shared cache, across tests."""
-    return DjangoClient(REMOTE_ADDR=f"198.51.100.{next(_addresses)}")
+    shared cache, across tests and runs."""
+    return DjangoClient(REMOTE_ADDR=f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}")
 
 
 def site_login(client: DjangoClient, username: str, password: str = PASSWORD):
