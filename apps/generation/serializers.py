@@ -99,19 +99,20 @@ class JobOut(serializers.ModelSerializer):
             return []
         from apps.generation.services import request_for
 
-        assets = list(job.assets.order_by("id"))
-        request = request_for(job) if job.op == GenerationJob.Op.GENERATE else None
-        out = []
-        for index, asset in enumerate(assets):
-            # Assets taken back by a person they depict are gone from the Library.
-            if asset.removed_at is not None:
-                continue
-            data = dict(AssetOut(asset).data)
-            if request is not None and job.kind == GenerationJob.Kind.IMAGE:
+        # Result i is the i-th stored; assets taken back by a person they depict are gone from
+        # the Library but keep their place.
+        kept = [
+            (index, asset)
+            for index, asset in enumerate(job.assets.order_by("id"))
+            if asset.removed_at is None
+        ]
+        out = [dict(d) for d in AssetOut([a for _, a in kept], many=True).data]
+        if job.op == GenerationJob.Op.GENERATE and job.kind == GenerationJob.Kind.IMAGE:
+            request = request_for(job)
+            for (index, _), data in zip(kept, out, strict=True):
                 seed, steps = request.picture(index)
                 data["seed"] = seed
                 data["variations"] = [list(step) for step in steps]
-            out.append(data)
         return out
 
 
