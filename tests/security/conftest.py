@@ -126,8 +126,11 @@ def rolled_back(django_db_blocker, tmp_path_factory, name: str):
 
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker, tmp_path_factory):
+    from apps.moderation import policy
+
     with rolled_back(django_db_blocker, tmp_path_factory, "world") as media:
         yield _build_world(media)
+    policy.index_invalidate()  # the world's protected term is gone with it
 
 
 @pytest.fixture(autouse=True)
@@ -181,7 +184,30 @@ def _build_world(media) -> World:
     export = DataExport.objects.create(user=alice, file_name="exports/alice.zip", **done)
     bobs_export = DataExport.objects.create(user=bob, file_name="exports/bob.zip", **done)
     bobs_sig = export_link(bobs_export).split("sig=")[1]
+    # Alice's private collection holding her public post; bob's own collection; a protected
+    # term and a policy hold (moderators' rows).
+    from apps.collections import services as collection_services
+    from apps.moderation import services as moderation_services
+
+    collection = collection_services.collection_create(
+        owner=alice, name="Secret", visibility="private"
+    )
+    collection_services.collection_post_add(
+        user=alice, collection_id=collection.id, post_id=int(public_post["id"])
+    )
+    bobs_collection = collection_services.collection_create(owner=bob, name="Mine")
+    term, _ = moderation_services.term_add(term="Forbidden Name", action="review")
+    hold = moderation_services.hold_create(job=queued, terms=["forbidden name"])
+    # An appeal link for alice's decision, signed with a key that is not the appeal links'.
+    from django.core import signing
+
+    forged = signing.dumps({"action": case.actions.first().id, "user": alice.pk}, salt="forged")
     w.ids = {
+        "forged_appeal_link": forged,
+        "collection": str(collection.id),
+        "bobs_collection": str(bobs_collection.id),
+        "term": str(term.id),
+        "hold": str(hold.id),
         "export": str(export.id),
         "bobs_sig": bobs_sig,
         "queued_job": str(queued.id),
@@ -205,8 +231,10 @@ def _build_world(media) -> World:
 def snapshot(w: World) -> dict[str, list[dict]]:
     """Every row an attack in this suite aims at, as plain values."""
     from apps.accounts.models import AccessToken, DataExport, User
+    from apps.collections.models import Collection, CollectionItem
     from apps.consent.models import ConsentEvent, ConsentSettings, LikenessUse
     from apps.media.models import Asset
+    from apps.moderation.models import PolicyHold, ProtectedTerm
     from apps.notifications.models import Notification
     from apps.posts.models import Comment, Post, Reaction
     from apps.social.models import Block, Follow
@@ -229,6 +257,10 @@ def snapshot(w: World) -> dict[str, list[dict]]:
         LikenessUse,
         Follow,
         Block,
+        Collection,
+        CollectionItem,
+        ProtectedTerm,
+        PolicyHold,
     ]
     out = {}
     for model in models:
