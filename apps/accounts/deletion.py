@@ -36,6 +36,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Q
@@ -74,8 +75,6 @@ def batch_size() -> int:
 def totp_authenticator(user: User):
     """The person's active TOTP authenticator (allauth.mfa), or None when they have none or
     two-factor sign-in is not installed."""
-    from django.apps import apps
-
     if not apps.is_installed("allauth.mfa"):
         return None
     from allauth.mfa.models import Authenticator
@@ -204,8 +203,6 @@ def sessions_end(*, user_id: int, scan: bool = True) -> int:
     has no user column. Sessions kept elsewhere than the database (cache or signed cookies) end
     anyway: an inactive account's session no longer authenticates (``ModelBackend.get_user``)."""
     from importlib import import_module
-
-    from django.apps import apps
 
     engine = import_module(settings.SESSION_ENGINE)
     store = engine.SessionStore
@@ -358,6 +355,7 @@ def account_purge(*, user_id: int) -> dict[str, int]:
         ("reactions", _purge_reactions),
         ("comments", _purge_comments),
         ("graph", _purge_graph),
+        ("collections", _purge_collections),
         ("posts", _purge_posts),
         ("jobs", _purge_jobs),
         ("avatar", _purge_avatar),
@@ -465,6 +463,17 @@ def _purge_graph(user: User, batch: int) -> int:
     return handled
 
 
+def _purge_collections(user: User, batch: int) -> int:
+    """The person's collections (their items go with them)."""
+    if not apps.is_installed("apps.collections"):
+        return 0
+    from apps.collections.models import Collection
+
+    ids = _ids(Collection.objects.filter(owner=user), batch)
+    Collection.objects.filter(pk__in=ids).delete()
+    return len(ids)
+
+
 def _purge_posts(user: User, batch: int) -> int:
     """The person's posts. One that others remixed stays as an empty, removed row, so their
     remixes still say they are remixes ("original deleted") and lineage keeps its shape."""
@@ -490,6 +499,10 @@ def _purge_posts(user: User, batch: int) -> int:
         Comment.objects.filter(post_id__in=kept).delete()
         PostTag.objects.filter(post_id__in=kept).delete()
         Notification.objects.filter(post_id__in=kept).delete()
+        if apps.is_installed("apps.collections"):  # others' collections no longer hold them
+            from apps.collections.models import CollectionItem
+
+            CollectionItem.objects.filter(post_id__in=kept).delete()
         Post.objects.filter(pk__in=kept).update(
             caption="",
             removed_at=timezone.now(),
@@ -505,6 +518,11 @@ def _purge_posts(user: User, batch: int) -> int:
             and Post.objects.filter(pk=parent_id, remix_count__gt=0).exclude(author=user).exists()
         ):
             _counts_update(parent_id, remix_count=-1)
+    if apps.is_installed("apps.search"):  # their text leaves the search storage too
+        from apps.search.services import post_unindex
+
+        for pk in ids:
+            post_unindex(post_id=pk)
     Post.objects.filter(pk__in=[pk for pk in ids if pk not in remixed]).delete()
     return len(ids)
 
@@ -624,8 +642,6 @@ def _purge_idempotency(user: User, batch: int) -> int:
 def _purge_sign_in(user: User, batch: int) -> int:
     """What django-allauth keeps: email addresses, two-factor authenticators (secrets, recovery
     codes) and the session list (addresses, browsers)."""
-    from django.apps import apps
-
     handled = 0
     for app, model_path in (
         ("allauth.account", "allauth.account.models.EmailAddress"),

@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.accounts import deletion
 from apps.accounts import tasks as account_tasks
 from apps.accounts.models import AccessToken, User
+from apps.collections.models import Collection, CollectionItem
 from apps.core import ledger
 from apps.core.exceptions import ApplicationError
 from apps.core.models import OutboxMessage
@@ -327,6 +328,10 @@ def test_the_purge_removes_rows_and_files_and_keeps_a_pseudonymous_row(
     assert len(files) >= 3 and all(f.exists() for f in files)
     bob_post = world["bob_post"]["id"]
     assert Post.objects.get(id=bob_post).love_count == 1
+    mine = Collection.objects.create(owner=alice, name="skies")
+    CollectionItem.objects.create(collection=mine, post_id=bob_post, position=1)
+    his = Collection.objects.create(owner=bob, name="friends")
+    CollectionItem.objects.create(collection=his, post_id=world["alice_post"]["id"], position=1)
     assert delete_me(api(alice)).status_code == 202
 
     grace_over(alice)
@@ -346,6 +351,9 @@ def test_the_purge_removes_rows_and_files_and_keeps_a_pseudonymous_row(
     counted = Post.objects.get(id=bob_post)
     assert counted.love_count == 0 and counted.comments_count == 0
 
+    assert not Collection.objects.filter(owner=alice).exists()
+    assert not CollectionItem.objects.filter(post_id=world["alice_post"]["id"]).exists()
+    assert Collection.objects.filter(owner=bob).exists()  # bob's keeps his own things
     gone = User.objects.get(pk=alice.pk)
     assert gone.username == f"deleted-{alice.pk}" and gone.email == ""
     assert gone.display_name == "" and gone.bio == "" and gone.links == []
@@ -424,6 +432,13 @@ def test_others_remixes_keep_working_and_say_original_deleted(
     kept = Asset.objects.get(id=original["asset"]["id"])
     assert kept.original == "" and kept.variants == {} and kept.removed_at is not None
     assert Post.objects.get(id=original["id"]).caption == ""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":  # its text left the search storage with it
+        from apps.search.models import PostSearch
+
+        assert not PostSearch.objects.filter(post_id=original["id"]).exists()
+        assert PostSearch.objects.filter(post_id=remix["id"]).exists()
     assert remix_asset.original and Path(settings.MEDIA_ROOT, remix_asset.original).exists()
 
 
