@@ -513,3 +513,14 @@ def test_with_two_factor_on_the_code_is_needed_too(alice, api, client):
     deletion.account_purge(user_id=alice.pk)
     assert not Authenticator.objects.filter(user=alice).exists()
     assert not EmailAddress.objects.filter(user=alice).exists()
+
+
+def test_a_browser_session_deleting_through_the_api_is_logged_out(alice):
+    from rest_framework.test import APIClient
+
+    browser = APIClient()
+    browser.force_login(alice)
+    assert browser.get("/api/v1/me").status_code == 200
+    assert delete_me(browser).status_code == 202
+    assert browser.get("/api/v1/me").status_code in (401, 403)
+    assert "_auth_user_id" not in browser.session
