@@ -520,6 +520,8 @@ SPECTACULAR_SETTINGS = {
         "ModerationReasonEnum": "apps.moderation.models.Reason",
         "ModerationActionEnum": "apps.moderation.actions.ACTIONS",
         "ProtectedTermActionEnum": "apps.moderation.models.ProtectedTerm.Action",
+        "PostVisibilityEnum": "apps.posts.models.Post.Visibility",
+        "CollectionVisibilityEnum": "apps.collections.models.Collection.Visibility",
     },
 }
 

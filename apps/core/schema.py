@@ -22,7 +22,7 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.pagination import BasePagination
 
 from apps.core.exceptions import ApplicationError
@@ -243,6 +243,16 @@ def page_of(item: dict[str, Any], **extra: dict[str, Any]) -> dict[str, Any]:
     page = KeysetPagination().get_paginated_response_schema({"type": "array", "items": item})
     page["properties"].update(extra)
     return page
+
+
+def page_parameters(cursor_pattern: str = r"^[0-9]{0,19}$") -> list[OpenApiParameter]:
+    """``limit`` and ``cursor`` for a view whose page has no serializer (see ``page_of``)."""
+    return [
+        OpenApiParameter(
+            "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, required=False
+        ),
+        OpenApiParameter("cursor", {"type": "string", "pattern": cursor_pattern}, required=False),
+    ]
 
 
 def only_api_v1(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:

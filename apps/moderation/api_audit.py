@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from apps.accounts.auth import TokenScopes
 from apps.accounts.models import AccessToken
 from apps.core.pagination import PageParams
-from apps.core.schema import FREE_OBJECT, page_of
+from apps.core.schema import FREE_OBJECT, page_of, page_parameters
 from apps.moderation import auditlog, metrics
 from apps.moderation.api import IsModerator
 from apps.moderation.roles import is_admin, two_factor_check
@@ -39,15 +39,31 @@ class AuditApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("actor", str, required=False, description="username or user id"),
+            # The bounds auditlog.AuditFilters checks (values are stripped first).
             OpenApiParameter(
-                "action", str, required=False, description="e.g. action.remove, or a family: case"
+                "actor",
+                {"type": "string", "pattern": r"^\s*(@?[\w.+-]{1,150})?\s*$"},
+                required=False,
+                description="username or user id",
             ),
-            OpenApiParameter("case", str, required=False),
-            OpenApiParameter("target_type", str, required=False),
-            OpenApiParameter("target_id", str, required=False),
-            OpenApiParameter("cursor", str, required=False),
-            OpenApiParameter("limit", int, required=False),
+            OpenApiParameter(
+                "action",
+                {"type": "string", "pattern": r"^\s*([a-z_]{1,20}(\.[a-z_]{1,20})?)?\s*$"},
+                required=False,
+                description="e.g. action.remove, or a family: case",
+            ),
+            OpenApiParameter(
+                "case", {"type": "string", "pattern": r"^\s*[0-9]{0,19}\s*$"}, required=False
+            ),
+            OpenApiParameter(
+                "target_type",
+                {"type": "string", "pattern": r"^\s*[a-z_]{0,10}\s*$"},
+                required=False,
+            ),
+            OpenApiParameter(
+                "target_id", {"type": "string", "pattern": r"^\s*[0-9]{0,19}\s*$"}, required=False
+            ),
+            *page_parameters(),
         ],
         responses={200: page_of(FREE_OBJECT)},
         operation_id="moderation_audit",
@@ -65,7 +81,11 @@ class MetricsApi(APIView):
     required_scope = "moderate"
 
     @extend_schema(
-        parameters=[OpenApiParameter("days", int, required=False)],
+        parameters=[
+            OpenApiParameter(
+                "days", {"type": "integer", "minimum": 1, "maximum": 365}, required=False
+            )
+        ],
         responses={200: FREE_OBJECT},
         operation_id="moderation_metrics",
     )

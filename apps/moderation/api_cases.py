@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from apps.core.api import validated
 from apps.core.pagination import PageParams
-from apps.core.schema import FREE_OBJECT, errors, page_of
+from apps.core.schema import FREE_OBJECT, errors, page_of, page_parameters
 from apps.moderation import cases, queue
 from apps.moderation.api import IsModerator
 from apps.moderation.models import Reason, Report, Target
@@ -95,8 +95,8 @@ class QueueApi(ModeratorCasesApi):
             OpenApiParameter("kind", str, enum=[t.value for t in Target], required=False),
             OpenApiParameter("assigned", str, enum=["me"], required=False),
             OpenApiParameter("escalated", str, enum=["1", "0"], required=False),
-            OpenApiParameter("cursor", str, required=False),
-            OpenApiParameter("limit", int, required=False),
+            # The queue pages on (severity, id): its cursors read ``<severity>-<id>``.
+            *page_parameters(r"^([0-9]{1,3}-[0-9]{1,19})?$"),
         ],
         responses={
             200: page_of(
