@@ -79,6 +79,19 @@ def collection_list_mine(*, owner, params: PageParams) -> Page:
     return Page(items=items, next_cursor=str(items[-1].id) if more else None)
 
 
+def _shelf_open(*, owner, viewer_id: int | None) -> bool:
+    """Whether ``owner``'s public collections show to this viewer: a private account's only to
+    its followers (and itself), as its posts are."""
+    if not owner.is_private or owner.pk == viewer_id:
+        return True
+    from apps.social.models import Follow
+
+    return (
+        bool(viewer_id)
+        and Follow.objects.filter(follower_id=viewer_id, followee_id=owner.pk).exists()
+    )
+
+
 def collection_list_public(*, owner, viewer, params: PageParams) -> Page:
     """``owner``'s public collections as ``viewer`` sees them (counts through their eyes);
     with a block between them, as if the owner did not exist."""
@@ -87,6 +100,8 @@ def collection_list_public(*, owner, viewer, params: PageParams) -> Page:
     viewer_id = _viewer_id(viewer)
     if viewer_id and blocked_either_way(a_id=viewer_id, b_id=owner.pk):
         raise ApplicationError("not_found", "Not found.")
+    if not _shelf_open(owner=owner, viewer_id=viewer_id):
+        return Page(items=[], next_cursor=None)
     rows = _annotated(
         Collection.objects.filter(owner_id=owner.pk, visibility=Collection.Visibility.PUBLIC),
         viewer,
@@ -113,6 +128,7 @@ def collection_get(*, collection_id: int, viewer) -> Collection:
         collection.visibility != Collection.Visibility.PUBLIC
         or not collection.owner.is_active
         or (viewer_id and blocked_either_way(a_id=viewer_id, b_id=collection.owner_id))
+        or not _shelf_open(owner=collection.owner, viewer_id=viewer_id)
     ):
         raise ApplicationError("not_found", "Not found.")
     return _with_covers([collection])[0]

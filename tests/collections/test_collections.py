@@ -177,6 +177,20 @@ def test_a_block_hides_a_public_collection_both_ways(api, alice, bob, publish):
     error(api(bob).get("/api/v1/users/alice/collections"), 404, "not_found")
 
 
+def test_a_private_accounts_public_collections_show_to_its_followers_only(
+    api, anon, alice, bob, carol
+):
+    cid = create(api(alice), "Shared", "public").json()["id"]
+    social.follow_create(follower=bob, followee=alice)
+    alice.is_private = True
+    alice.save()
+    assert api(bob).get(f"/api/v1/collections/{cid}").status_code == 200
+    assert len(api(bob).get("/api/v1/users/alice/collections").json()["items"]) == 1
+    for client in (api(carol), anon):
+        error(client.get(f"/api/v1/collections/{cid}"), 404, "not_found")
+        assert client.get("/api/v1/users/alice/collections").json()["items"] == []
+
+
 def test_anonymous_cannot_list_or_create(anon):
     assert anon.get("/api/v1/collections").status_code == 401
     assert create(anon).status_code == 401
