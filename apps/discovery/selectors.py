@@ -6,7 +6,9 @@ rising creators and popular tags aggregate only a recent window of rows, found b
 (ids are time-sortable, so "the last 7 days" is a primary-key range, never a table scan); similar
 posts take an index-backed candidate set of at most a few hundred posts (shared #tags through
 the tag index, shared prompt words through the search index on PostgreSQL, the trending head
-for colour) in one query and score them in Python.
+for colour) in one query and score them in Python. On SQLite (the embedded default, a small
+site) there is no prompt-word candidate query: prompt words are scored among the tagged and
+trending candidates.
 
 Blocks and mutes hide people everywhere here, as on feeds; removals, suspensions and private
 accounts are the visibility rule's. A hidden prompt never contributes a word, except to its
