@@ -118,7 +118,17 @@ def _build(media) -> Stored:
     stored.refused["avatar upload"] = api.put(
         "/api/v1/me/avatar", {"file": upload}, format="multipart"
     ).status_code
+    # A public collection with a hostile name, holding the hostile post.
+    from apps.collections import services as collection_services
+
+    collection = collection_services.collection_create(
+        owner=mallory, name=payload("COLL")[:60], visibility="public"
+    )
+    collection_services.collection_post_add(
+        user=mallory, collection_id=collection.id, post_id=int(post["id"])
+    )
     stored.ids = {
+        "collection": str(collection.id),
         "post": post["id"],
         "bobs_post": bobs["id"],
         "job": str(job.id),
@@ -158,6 +168,14 @@ PAGES = [
     ("mod", "/moderation/appeals", ["APL"]),
     ("mod", "/moderation/audit", []),
     ("bob", "/verify", []),
+    ("bob", "/collections/{collection}", ["COLL", "CAP"]),
+    ("mallory", "/collections", ["COLL"]),
+    ("bob", "/collections/save/{post}", []),
+    ("bob", "/explore", []),
+    ("bob", "/search?q=CAP", []),
+    ("bob", "/search?q=mallory&type=people", []),
+    ("bob", "/search?q=xss&type=tags", []),
+    ("bob", "/search?q=%22%3E%3Cscript%3Ealert(1)%3C/script%3E", []),
 ]
 
 
