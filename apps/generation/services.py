@@ -528,7 +528,8 @@ _EDIT_CHECKS = {
 def job_cancel(*, owner: User, job_id: int) -> GenerationJob:
     """Cancel a queued or running job; a running one stops at the backend's next step.
 
-    A job canceled before it started is not charged.
+    A job canceled before it started is not charged; a draft grid canceled midway is charged for
+    the drafts it stored (they stay in the Library).
     """
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().filter(id=job_id, owner=owner).first()
@@ -537,6 +538,9 @@ def job_cancel(*, owner: User, job_id: int) -> GenerationJob:
         if job.is_finished:
             raise ApplicationError("conflict", f"The job has already {job.status}.")
         refund = job.cost if job.status == Status.QUEUED else 0
+        if job.status == Status.RUNNING and _streams(job):
+            # A grid canceled midway keeps the drafts it stored and pays for those alone.
+            refund = job.cost - _delivered_cost(job)
         job.move_to(Status.CANCELED)
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at"])

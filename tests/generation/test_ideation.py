@@ -139,6 +139,39 @@ def test_a_failed_grid_keeps_what_it_made_and_refunds_the_rest(
     assert quota_usage(user_id=alice.pk)["used_today"] == 1  # the one draft delivered
 
 
+def test_a_grid_run_again_goes_on_after_what_it_stored_and_a_canceled_one_pays_for_its_drafts(
+    api, alice, django_capture_on_commit_callbacks
+):
+    from apps.generation.backends.registry import backend_get
+    from apps.generation.services import _result_store, job_cancel
+    from apps.generation.services import request_for as request_of
+
+    client = api(alice)
+    with django_capture_on_commit_callbacks(execute=False):
+        first = post(client, quality="draft", count=4, seed=70).json()
+        second = post(client, quality="draft", count=4, seed=80).json()
+    for job_id in (first["id"], second["id"]):
+        job = GenerationJob.objects.get(id=job_id)
+        GenerationJob.objects.filter(id=job.id).update(status="running")
+        two = list(backend_get("procedural").generate_each(request_of(job), lambda _f: None))[:2]
+        with django_capture_on_commit_callbacks(execute=True):
+            for f in two:  # the worker stored two drafts, then died
+                _result_store(job, f)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job_run(job_id=int(first["id"]))  # redelivered
+    body = client.get(f"/api/v1/generations/{first['id']}").json()
+    assert body["status"] == "succeeded"
+    assert [a["seed"] for a in body["assets"]] == [70, 71, 72, 73]
+    assert len({a["sha256"] for a in body["assets"]}) == 4
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job_cancel(owner=alice, job_id=int(second["id"]))
+    body = client.get(f"/api/v1/generations/{second['id']}").json()
+    assert body["status"] == "canceled" and [a["seed"] for a in body["assets"]] == [80, 81]
+    assert quota_usage(user_id=alice.pk)["used_today"] == 4 + 2
+
+
 # --- final of a draft ------------------------------------------------------------------------
 
 
