@@ -8,8 +8,9 @@ Run from the repository root with PostgreSQL and Redis (the bench makes its own 
 
 Each round POSTs ``{kind: image, quality: draft, count: 16}`` to ``/api/v1/generations`` (the API
 in this process, the job run by a real Celery worker process consuming every queue, concurrency
-2, as ``platform/Procfile`` runs it; ``--pool threads`` as the browser tests run it) and listens
-to the creator's socket group the way a web process does.
+2, as ``platform/Procfile`` runs it; ``--pool threads`` as the browser tests run it; ``--queues
+generation`` leaves the drafts' WebP/AVIF variants unmade, to see what making them meanwhile
+costs) and listens to the creator's socket group the way a web process does.
 Measured from just before the POST:
 
 - ``first_shown``: the first ``generation.updated`` carrying a picture (the first tile fills);
@@ -117,6 +118,12 @@ def main() -> None:
     parser.add_argument(
         "--pool", default="prefork", choices=["prefork", "threads"], help="the worker's pool"
     )
+    parser.add_argument(
+        "--queues",
+        default="generation,media,feed,default",
+        help="the worker's queues; 'generation' alone leaves the drafts' variants (media) unmade,"
+        " to see what they add",
+    )
     args = parser.parse_args()
 
     base = os.environ.get("DATABASE_URL", "")
@@ -145,7 +152,7 @@ def main() -> None:
     worker = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "apps.config.celery:app", "worker",
-            "-Q", "generation,media,feed,default", "-P", args.pool, "-c", "2",
+            "-Q", args.queues, "-P", args.pool, "-c", "2",
             "--loglevel", "WARNING", "--without-heartbeat", "--without-mingle",
             "--without-gossip",
         ],
@@ -250,6 +257,7 @@ def _bench(args, worker) -> dict:
             "size": f"{width}x{height}",
             "rounds": args.rounds,
             "worker_pool": args.pool,
+            "worker_queues": args.queues,
         },
         "grid": grid,
         "baselines": {
