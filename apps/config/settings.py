@@ -548,6 +548,12 @@ GENERATION_DEFAULT_BACKEND = "procedural"
 SEARCH_BACKEND = env.str("SEARCH_BACKEND", default="")
 # Posts are ranked among the newest this many visible matches of a query.
 SEARCH_CANDIDATES = env.int("SEARCH_CANDIDATES", default=1000)
+# Tag search reads counts recounted this often (apps.search.models.TagCount).
+CELERY_BEAT_SCHEDULE["search-tag-counts"] = {
+    "task": "apps.search.tasks.tag_counts_refresh",
+    "schedule": env.float("SEARCH_TAG_COUNTS_EVERY_S", default=300.0),
+    "options": {"expires": 300},
+}
 # --- end search ---
 GENERATION_PROMPT_MAX_CHARS = 2000
 # A job still running after this long is failed by the periodic reaper.

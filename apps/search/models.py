@@ -28,3 +28,16 @@ class PostSearch(models.Model):
     author_id = models.BigIntegerField(db_index=True)
     document = SearchVectorField(null=True)
     private_document = SearchVectorField(null=True)
+
+
+class TagCount(models.Model):
+    """How many posts anyone may see carry each #tag: what tag search lists and orders by.
+
+    Counted over every post at once (``apps.search.services.tag_counts_refresh``, every few
+    minutes and after ``search_reindex``) rather than per query: a tag on a tenth of a million
+    posts would otherwise cost a visibility test per post (3 s at 1,000,000 posts). A tag only
+    on posts some people cannot see (followers-only, private accounts, removed) is not listed.
+    """
+
+    tag = models.CharField(max_length=64, primary_key=True)
+    posts_count = models.PositiveIntegerField()

@@ -33,3 +33,26 @@ def index_rebuild(*, batch: int = 1000, progress: Callable[[int], None] | None =
         done += count
         if progress is not None:
             progress(count)
+
+
+def tag_counts_refresh() -> int:
+    """Count, for every #tag, the posts anyone may see that carry it (``TagCount``), replacing
+    the previous counts in one transaction. One grouped query over the tags; every few minutes
+    (Celery beat) and after ``search_reindex``. Returns how many tags were counted."""
+    from django.db import transaction
+    from django.db.models import Count
+
+    from apps.posts.models import Post, PostTag
+    from apps.search.models import TagCount
+
+    counted = (
+        PostTag.objects.filter(post__in=Post.objects.visible_to(None))
+        .values("tag")
+        .annotate(n=Count("post_id"))
+        .values_list("tag", "n")
+    )
+    rows = [TagCount(tag=tag, posts_count=n) for tag, n in counted]
+    with transaction.atomic():
+        TagCount.objects.all().delete()
+        TagCount.objects.bulk_create(rows, batch_size=5000)
+    return len(rows)

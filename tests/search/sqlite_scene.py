@@ -100,6 +100,7 @@ def main() -> None:
     out["people_carol_ali"] = [
         u.username for u in selectors.search_people(viewer=carol, q="ali", limit=5).items
     ]
+    services.tag_counts_refresh()
     out["tags"] = list(selectors.search_tags(viewer=None, q="#her", limit=5).items)
     services.post_unindex(post_id=caption_match.id)
     out["after_unindex"] = found(bob, "lake")

@@ -1,4 +1,5 @@
-"""``manage.py search_reindex [--batch N]``: fill the search storage for every post.
+"""``manage.py search_reindex [--batch N]``: fill the search storage for every post, then
+recount the tags.
 
 For posts published before search existed, after restoring a backup, or after changing how
 text is indexed. Batched (one statement per batch on PostgreSQL), safe to run again and while
@@ -9,7 +10,7 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from apps.posts.models import Post
-from apps.search.services import index_rebuild
+from apps.search.services import index_rebuild, tag_counts_refresh
 
 
 class Command(BaseCommand):
@@ -22,4 +23,5 @@ class Command(BaseCommand):
         total = Post.objects.count()
         with tqdm(total=total, unit="post", file=self.stderr, disable=None) as bar:
             done = index_rebuild(batch=max(1, batch), progress=bar.update)
-        self.stdout.write(f"indexed {done} posts")
+        tags = tag_counts_refresh()
+        self.stdout.write(f"indexed {done} posts, counted {tags} tags")
