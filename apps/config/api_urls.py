@@ -40,6 +40,7 @@ urlpatterns = [
     path("generation/quota", generation.QuotaApi.as_view()),
     path("edits", generation.EditsApi.as_view()),
     path("assets/<int:asset_id>", media.AssetApi.as_view()),
+    path("assets/<int:asset_id>/alt-suggestion", posts.AltSuggestionApi.as_view()),
     path("posts", posts.PostsApi.as_view()),
     path("posts/<int:post_id>", posts.PostDetailApi.as_view()),
     path("posts/<int:post_id>/reactions", posts.ReactionsApi.as_view()),

@@ -16,8 +16,10 @@ from apps.core.pagination import Page, PageParams
 from apps.core.schema import KeysetPagination, errors
 from apps.moderation.services import publish_precheck
 from apps.posts import selectors, services
+from apps.posts.alt import alt_suggestion_for
 from apps.posts.models import REACTION_KINDS
 from apps.posts.serializers import (
+    AltSuggestionOut,
     CommentIn,
     CommentOut,
     PostIn,
@@ -94,6 +96,16 @@ class PostDetailApi(APIView):
             self.permission_denied(request)
         services.post_delete(user=request.user, post_id=post_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AltSuggestionApi(APIView):
+    """The alt text offered to a creator for one of their assets, built from its prompt. Only
+    the owner may ask (anyone else: 404), so a hidden prompt never reaches another person."""
+
+    @extend_schema(responses={200: AltSuggestionOut}, operation_id="assets_alt_suggestion")
+    def get(self, request, asset_id: int):
+        suggestion = alt_suggestion_for(asset_id=asset_id, owner=request.user)
+        return Response({"asset_id": str(asset_id), "suggestion": suggestion})
 
 
 class HomeFeedApi(APIView):

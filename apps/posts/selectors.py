@@ -83,6 +83,7 @@ POST_COLUMNS = (
     "id",
     "created_at",
     "caption",
+    "alt_text",
     "visibility",
     "remix_of_id",
     "remix_count",

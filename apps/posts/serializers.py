@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from apps.accounts.serializers import UserOut
 from apps.media.serializers import MISSING, AssetOut, provenance_id_of
+from apps.posts.alt import ALT_TEXT_MAX
 from apps.posts.models import REACTION_KINDS, Comment, Post
 
 
@@ -15,10 +16,23 @@ class PostIn(serializers.Serializer):
     training_use = serializers.BooleanField(required=False, allow_null=True, default=None)
     sensitive = serializers.BooleanField(required=False, default=False)
     hide_prompt = serializers.BooleanField(required=False, default=False)
+    # The text alternative for people who cannot see the picture; bounds and control characters
+    # are checked by the service (``apps.posts.alt.alt_text_clean``) for every writer.
+    alt_text = serializers.CharField(
+        max_length=ALT_TEXT_MAX, required=False, allow_blank=True, default="", trim_whitespace=False
+    )
 
 
 class PostPatchIn(serializers.Serializer):
     hide_prompt = serializers.BooleanField(required=False)
+    alt_text = serializers.CharField(
+        max_length=ALT_TEXT_MAX, required=False, allow_blank=True, trim_whitespace=False
+    )
+
+
+class AltSuggestionOut(serializers.Serializer):
+    asset_id = serializers.CharField()
+    suggestion = serializers.CharField(allow_blank=True)
 
 
 class ReactionIn(serializers.Serializer):
@@ -47,6 +61,7 @@ class PostOut(serializers.ModelSerializer):
             "author",
             "asset",
             "caption",
+            "alt_text",
             "hashtags",
             "visibility",
             "remix_of",
@@ -258,6 +273,7 @@ _ROW_POST_FIELDS = [
     "author",
     "asset",
     "caption",
+    "alt_text",
     "hashtags",
     "visibility",
     "remix_of",
@@ -366,6 +382,7 @@ def post_rows_data(rows) -> list[dict]:
                     "provenance_id": _str_or_none(r.get("asset__provenance__id")),
                 },
                 "caption": r["caption"],
+                "alt_text": r["alt_text"],
                 "hashtags": hashtags(r["caption"]),
                 "visibility": r["visibility"],
                 "remix_of": (

@@ -11,6 +11,7 @@ from apps.core import outbox
 from apps.core.exceptions import ApplicationError
 from apps.core.ids import EPOCH_MS, new_id
 from apps.media.models import Asset
+from apps.posts.alt import alt_text_clean
 from apps.posts.models import REACTION_KINDS, Comment, Post, PostTag, Reaction
 from apps.posts.selectors import comment_get, post_get_visible, remix_parent_check
 from apps.posts.text import hashtags, mentions
@@ -63,6 +64,7 @@ def post_publish(
     training_use: bool | None = None,
     sensitive: bool = False,
     hide_prompt: bool = False,
+    alt_text: str = "",
 ) -> Post:
     """Publish one of the author's own assets. Followers get it live after commit (feed queue).
 
@@ -83,6 +85,7 @@ def post_publish(
         raise ApplicationError(
             "invalid", "Some fields are not valid.", fields={"visibility": ["?"]}
         )
+    alt_text = alt_text_clean(alt_text)  # 400 before anything is written
     from apps.moderation.services import publish_check
 
     publish_check(asset=asset)  # protected names: refused, or held until a moderator clears it
@@ -107,6 +110,7 @@ def post_publish(
             author=author,
             asset=asset,
             caption=caption.strip(),
+            alt_text=alt_text,
             visibility=visibility,
             remix_of=parent,
             allow_remix=allow_remix,
@@ -131,16 +135,30 @@ def post_publish(
     return post
 
 
-def post_update(*, user: User, post_id: int, hide_prompt: bool | None = None) -> Post:
-    """The author changes a published post's settings: for now whether its prompt is hidden.
+def post_update(
+    *,
+    user: User,
+    post_id: int,
+    hide_prompt: bool | None = None,
+    alt_text: str | None = None,
+) -> Post:
+    """The author changes a published post's settings: whether its prompt is hidden, and its
+    alt text (``None``: unchanged; ``""``: cleared, viewers then get the generic alternative).
 
-    Hiding takes effect at the next read everywhere (no page, feed item or event carries the
-    prompt to anyone but the author), so nothing needs announcing.
+    A post the user may not see is not found (404); one they see but did not write is refused
+    (403), as for deleting. Bad alt text is refused (400) and nothing changes. Both take effect at
+    the next read everywhere (no page, feed item or event carries the prompt to anyone but the
+    author), so nothing needs announcing.
     """
     post = post_get_visible(post_id=post_id, viewer=user)
     if post.author_id != user.pk:
         raise ApplicationError("forbidden", "Only the author can change a post.")
     changed = []
+    if alt_text is not None:
+        alt_text = alt_text_clean(alt_text)
+        if alt_text != post.alt_text:
+            post.alt_text = alt_text
+            changed.append("alt_text")
     if hide_prompt is not None and hide_prompt != post.hide_prompt:
         post.hide_prompt = hide_prompt
         changed.append("hide_prompt")

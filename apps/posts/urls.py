@@ -11,6 +11,7 @@ urlpatterns = [
     path("p/<int:post_id>/react", views.react, name="react"),
     path("p/<int:post_id>/delete", views.delete, name="delete"),
     path("p/<int:post_id>/prompt", views.prompt_visibility, name="prompt"),
+    path("p/<int:post_id>/alt", views.alt_text_edit, name="alt"),
     path("p/<int:post_id>/comments", views.post_comments, name="comments"),
     path("p/<int:post_id>/comment", views.comment_create, name="comment"),
     path(

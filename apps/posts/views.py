@@ -110,8 +110,68 @@ def post_detail(request, post_id: int):
             "parent": parent,
             "remixes": remixes.items,
             "comments": _comments(request, post).items,
+            **_alt_form_context(request, post),
         },
     )
+
+
+def _alt_form_context(request, post, *, draft: str | None = None, errors=()) -> dict:
+    """The author's "Edit alt text" form; the description offered from the prompt is built for
+    the author alone (it may quote a prompt hidden from everyone else)."""
+    if request.user.pk != post.author_id:
+        return {}
+    from apps.posts.alt import ALT_TEXT_MAX, alt_suggestion
+
+    return {
+        "alt_form": {
+            "value": post.alt_text if draft is None else draft,
+            "suggestion": alt_suggestion(asset=post.asset),
+            "max": ALT_TEXT_MAX,
+            "errors": list(errors),
+        }
+    }
+
+
+@login_required
+@require_POST
+def alt_text_edit(request, post_id: int):
+    """The author writes or changes the post's alt text (the page's form; works without JS).
+
+    Bad input (too long, control characters) shows the page again with the draft kept and the
+    reason; nothing is saved. Someone else's post answers 404 here, as every other post form."""
+    draft = request.POST.get("alt_text", "")
+    if request.POST.get("use_suggestion"):
+        # "Use the suggestion": the author adopts the sentence offered from their own prompt.
+        from apps.posts.alt import alt_suggestion
+
+        try:
+            post = selectors.post_get_visible(post_id=post_id, viewer=request.user)
+        except ApplicationError as e:
+            raise Http404 from e
+        if post.author_id == request.user.pk:
+            draft = alt_suggestion(asset=post.asset) or draft
+    try:
+        services.post_update(user=request.user, post_id=post_id, alt_text=draft)
+    except ApplicationError as e:
+        if e.code != "invalid":
+            raise Http404 from e
+        post = selectors.post_get_visible(post_id=post_id, viewer=request.user)
+        errors = (e.fields or {}).get("alt_text") or [e.message]
+        _with_reactions(request, [post])
+        return render(
+            request,
+            "posts/detail.html",
+            {
+                "post": post,
+                "parent": None,
+                "remixes": [],
+                "comments": _comments(request, post).items,
+                **_alt_form_context(request, post, draft=draft[:5000], errors=errors),
+            },
+            status=400,
+        )
+    messages.success(request, "Alt text saved.")
+    return redirect("posts:detail", post_id=post_id)
 
 
 @login_required

@@ -16,6 +16,15 @@ def caption_html(text: str):
     return linkify(text)
 
 
+@register.filter
+def post_alt(post) -> str:
+    """The text alternative of a post's picture or clip for every viewer (``alt``, or a video's
+    ``aria-label``): the creator's alt text, else a generic one, never the prompt."""
+    from apps.posts.alt import alt_for_viewers
+
+    return alt_for_viewers(post)
+
+
 @register.simple_tag(takes_context=True)
 def sensitive_mode(context, post) -> str:
     """``show``, ``blur`` or ``hide`` for this viewer (their setting; blur for the signed-out).

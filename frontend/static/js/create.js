@@ -461,6 +461,7 @@ function createPage(form) {
         caption: data.get("caption"),
         visibility: data.get("visibility"),
         hide_prompt: data.get("hide_prompt") === "on",
+        alt_text: data.get("alt_text") || "",
       };
       const remixOf = form.elements.remix_of?.value;
       if (remixOf) body.remix_of = remixOf;

@@ -370,6 +370,7 @@ root.addEventListener("submit", async (ev) => {
           caption: data.get("caption"),
           visibility: data.get("visibility"),
           hide_prompt: data.get("hide_prompt") === "on",
+          alt_text: data.get("alt_text") || "",
         },
       });
       window.location.href = `/p/${post.id}`;

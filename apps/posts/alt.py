@@ -1,0 +1,94 @@
+"""Alt text: the text alternative of a post's picture or clip.
+
+Three rules, kept here so that every page and the API say the same thing:
+
+- The creator writes it (``Post.alt_text``, at most ``ALT_TEXT_MAX`` characters, no control
+  characters). ``alt_text_clean`` holds every writer to that.
+- When they leave it empty, a sentence built from the generation's prompt is *offered to them*
+  (``alt_suggestion``), never shown to anyone else: it only becomes public if they adopt it.
+- Viewers of a post without alt text get a generic alternative (``alt_for_viewers``), never the
+  prompt, hidden or not. Whether a prompt may be shown depends on more than the post's own
+  ``hide_prompt`` (an edit repeats its source's prompt, and hiding that text on one post hides it
+  on every record that repeats it, see ``apps.provenance.selectors.prompt_hidden_ids``): an alt
+  that never reads the prompt cannot leak one.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from apps.core.exceptions import ApplicationError
+
+ALT_TEXT_MAX = 1500
+# Line breaks and tabs are what a textarea sends; every other control character is refused.
+_ALLOWED_CONTROLS = {"\n", "\t"}
+SUGGESTION_PROMPT_MAX = 300
+
+
+def _invalid(message: str) -> ApplicationError:
+    return ApplicationError("invalid", "Some fields are not valid.", fields={"alt_text": [message]})
+
+
+def alt_text_clean(value: str | None) -> str:
+    """The alt text as stored: line endings made ``\\n``, surrounding space trimmed.
+
+    Raises ``ApplicationError("invalid", fields={"alt_text": ...})`` (400) when longer than
+    ``ALT_TEXT_MAX`` characters or holding a control character (other than a line break or tab)
+    or a lone surrogate: refused, never cut short.
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _invalid("Not a valid string.")
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(text) > ALT_TEXT_MAX:
+        raise _invalid(f"Ensure this field has no more than {ALT_TEXT_MAX} characters.")
+    for ch in text:
+        if ch in _ALLOWED_CONTROLS:
+            continue
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            raise _invalid("Control characters are not allowed.")
+    return text
+
+
+def _kind_word(kind: str | None) -> str:
+    return "clip" if kind == "video" else "image"
+
+
+def alt_suggestion(*, asset) -> str:
+    """A description offered to the asset's owner when they leave alt text empty, from the prompt
+    of the generation that made it (e.g. "AI-generated image: a lighthouse at dawn, watercolor").
+
+    Only ever given to the owner (callers check): the prompt may be one they hide from others.
+    Empty when the asset has no prompt (an upload, an edit without one).
+    """
+    job = getattr(asset, "job", None)
+    prompt = " ".join((getattr(job, "prompt", "") or "").split())
+    if not prompt:
+        return ""
+    if len(prompt) > SUGGESTION_PROMPT_MAX:
+        prompt = prompt[: SUGGESTION_PROMPT_MAX - 1].rstrip(" ,;") + "…"
+    return f"AI-generated {_kind_word(asset.kind)}: {prompt}"
+
+
+def alt_for_viewers(post) -> str:
+    """What every page puts in ``alt`` (or a video's ``aria-label``) for ``post``: the creator's
+    alt text, else "AI-generated image by @name" (never the prompt, see the module's note)."""
+    if post.alt_text:
+        return post.alt_text
+    return f"AI-generated {_kind_word(post.asset.kind)} by @{post.author.username}"
+
+
+def alt_suggestion_for(*, asset_id: int, owner) -> str:
+    """``alt_suggestion`` for one of ``owner``'s own assets in their Library; anyone else's asset
+    (or a removed one) answers like a missing one (404)."""
+    from apps.media.models import Asset
+
+    asset = (
+        Asset.objects.filter(id=asset_id, owner_id=owner.pk, removed_at__isnull=True)
+        .select_related("job")
+        .first()
+    )
+    if asset is None:
+        raise ApplicationError("not_found", "Not found.")
+    return alt_suggestion(asset=asset)
