@@ -218,6 +218,7 @@ def _build_world(media) -> World:
         "token": str(token.id),
         "private_post": private_post["id"],
         "public_post": public_post["id"],
+        "public_asset": public_post["asset"]["id"],
         "comment": str(comment.id),
         "notification": str(notification.id),
         "case": str(case.id),

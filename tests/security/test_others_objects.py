@@ -51,6 +51,10 @@ API_ATTACKS = [
     # Marking read takes ids among one's own: others' are left alone, as unknown ones are.
     ("post", "/api/v1/notifications/read", {"ids": ["{notification}"]}, 200),
     ("get", "/api/v1/posts/{private_post}/similar", None),
+    # The alt text suggested from a prompt: only to the asset's owner (prompts may be hidden).
+    ("get", "/api/v1/assets/{draft_asset}/alt-suggestion", None),
+    ("get", "/api/v1/assets/{public_asset}/alt-suggestion", None),
+    ("patch", "/api/v1/posts/{private_post}", {"alt_text": "forged"}),
     ("get", "/api/v1/collections/{collection}", None),
     ("patch", "/api/v1/collections/{collection}", {"name": "Taken", "visibility": "public"}),
     ("delete", "/api/v1/collections/{collection}", None),
@@ -95,6 +99,9 @@ SITE_ATTACKS = [
     ("get", "/moderation/media/{draft_asset}/original", None),
     ("post", "/moderation/appeals/{appeal}/decide", {"decision": "reversed", "note": "x"}),
     ("post", "/appeals/new", {"case_id": "{case}", "body": "mine now"}),
+    ("post", "/p/{private_post}/alt", {"alt_text": "forged"}),
+    ("post", "/p/{public_post}/alt", {"alt_text": "forged"}),
+    ("post", "/p/{public_post}/alt", {"use_suggestion": "1"}),
     ("get", "/collections/{collection}", None),
     ("post", "/collections/{collection}/edit", {"name": "Taken", "visibility": "public"}),
     ("post", "/collections/{collection}/edit", {"action": "delete"}),
