@@ -173,7 +173,8 @@ def collection_order_set(*, user: User, collection_id: int, post_ids: list[int])
 
 def collection_post_move(*, user: User, collection_id: int, post_id: int, offset: int) -> None:
     """Move a post ``offset`` places among the posts the caller sees (-1: up, +1: down), for
-    the page's up and down buttons. Past either end it stays where it is."""
+    the page's up and down buttons. Past either end it stays where it is. Saved posts the
+    caller can no longer see move behind the others (they are shown to nobody in that order)."""
     from apps.collections.selectors import collection_visible_post_ids
 
     with transaction.atomic():

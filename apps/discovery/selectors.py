@@ -10,6 +10,12 @@ for colour) in one query and score them in Python. On SQLite (the embedded defau
 site) there is no prompt-word candidate query: prompt words are scored among the tagged and
 trending candidates.
 
+Measured on the ``seed --scale large`` database (1,000,000 posts, 5,000,000 follows; selector
+time on this 2-core machine, p50): trending 12-25 ms, rising creators 100-230 ms, popular tags
+80-110 ms, similar posts 45-75 ms. Before the bounded samples and the candidate prefetch the
+same reads took 4 s, 1 s and 1 s (whole-window aggregates; an ``OR`` of subqueries that made
+PostgreSQL scan every post).
+
 Blocks and mutes hide people everywhere here, as on feeds; removals, suspensions and private
 accounts are the visibility rule's. A hidden prompt never contributes a word, except to its
 creator's own "more like this".
