@@ -547,7 +547,7 @@ GENERATION_DEFAULT_BACKEND = "procedural"
 # own (PostgreSQL full-text search, or SQLite FTS5 on the embedded default).
 SEARCH_BACKEND = env.str("SEARCH_BACKEND", default="")
 # Posts are ranked among the newest this many visible matches of a query.
-SEARCH_CANDIDATES = env.int("SEARCH_CANDIDATES", default=1000)
+SEARCH_CANDIDATES = env.int("SEARCH_CANDIDATES", default=250)
 # Tag search reads counts recounted this often (apps.search.models.TagCount).
 CELERY_BEAT_SCHEDULE["search-tag-counts"] = {
     "task": "apps.search.tasks.tag_counts_refresh",

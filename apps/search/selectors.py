@@ -201,9 +201,13 @@ def search_people(*, viewer, q: str, limit: int, cursor: tuple[float, int] | Non
 
     # Blocks are already out of ``users``: the post count needs no block test of its own.
     visible_posts = Post.objects.visible_to(viewer, hidden_author_ids=set())
+    # Follows of inactive accounts do not count (as on profiles). Said as "not one of the few
+    # inactive accounts" (hashed once) rather than joined per follow: a popular account's
+    # hundred thousand followers are then counted from the index alone (0.5 s -> ms).
+    inactive = User.objects.filter(is_active=False).values("id")
     annotations: dict[str, Any] = {
-        "followers_count": count(Follow.objects.filter(follower__is_active=True), "followee"),
-        "following_count": count(Follow.objects.filter(followee__is_active=True), "follower"),
+        "followers_count": count(Follow.objects.exclude(follower_id__in=inactive), "followee"),
+        "following_count": count(Follow.objects.exclude(followee_id__in=inactive), "follower"),
         "posts_count": count(visible_posts, "author"),
     }
     if viewer_id:
