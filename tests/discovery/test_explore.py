@@ -90,6 +90,16 @@ def test_similar_never_by_a_hidden_prompts_words(api, alice, bob, carol):
     assert str(source.id) in similar(api(carol), secret)
 
 
+def test_similar_finds_prompt_words_through_the_search_index(api, alice, bob, carol, monkeypatch):
+    # No trending head to fall back on: prompt words alone must find the candidates.
+    monkeypatch.setattr("apps.discovery.selectors.COLOUR_CANDIDATES", 0)
+    source = post_with(alice, prompt="origami cranes drifting")
+    match = post_with(bob, prompt="paper origami cranes")
+    hidden = post_with(bob, prompt="origami cranes drifting", hide_prompt=True)
+    assert similar(api(carol), source) == [str(match.id)]
+    assert set(similar(api(bob), source)) == {str(match.id), str(hidden.id)}
+
+
 def test_similar_respects_visibility_blocks_mutes_and_removals(api, make_user, alice, bob, carol):
     dave, erin = make_user("dave"), make_user("erin")
     viewer = make_user("viewer")
