@@ -346,6 +346,9 @@ def test_a_hidden_prompt_appears_nowhere_but_for_its_creator(make_user, events):
         PROMPT
         in client_for(scene.alice).get(f"/api/v1/generations/{scene.job.id}").content.decode()
     )
+    # The alt text offered from the prompt: to the creator only (the scan below reads it too).
+    suggestion = client_for(scene.alice).get(f"/api/v1/assets/{scene.asset.id}/alt-suggestion")
+    assert "zebraquokka" in suggestion.json()["suggestion"]
 
     viewers = {"a follower": scene.bob, "someone else": scene.carol, "a visitor": None}
     for label, viewer in viewers.items():
@@ -356,6 +359,8 @@ def test_a_hidden_prompt_appears_nowhere_but_for_its_creator(make_user, events):
         assert statuses[f"/api/v1/posts/{post.id}"] == 200
         assert statuses[f"/media/assets/{scene.asset.id}/original"] == 200
         assert statuses[f"/tags/{TAG}"] == 200 and statuses["/u/alice"] == 200
+        suggested = statuses[f"/api/v1/assets/{scene.asset.id}/alt-suggestion"]
+        assert suggested == (401 if viewer is None else 404)
         follower_only = statuses[f"/p/{scene.upscaled.id}"]
         assert follower_only == (200 if viewer == scene.bob else 404)
 
