@@ -22,7 +22,7 @@ endif
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format migrate demo bench bench-feed clean reset-data
+.PHONY: help install messages run test lint format migrate demo bench bench-feed clean reset-data
 
 help:
 	@echo "make run      start Vivid (web, worker, beat, embedded Valkey) on http://127.0.0.1:8000/"
@@ -42,18 +42,28 @@ $(VENV_PYTHON):
 # but a missing or older stamp (pyproject.toml changed) does reinstall.
 $(STAMP): pyproject.toml | $(VENV_PYTHON)
 	$(VENV_PYTHON) -m pip install -e '.[dev]'
+	@$(MAKE) --no-print-directory messages
 	@touch $(STAMP)
+
+# The translations (locale/*/LC_MESSAGES/*.po) compiled to .mo files, which are not committed.
+# Needs GNU gettext's msgfmt; without it the site shows English only.
+messages: | $(VENV_PYTHON)
+	@if command -v msgfmt >/dev/null 2>&1; then \
+		$(VENV_PYTHON) manage.py compilemessages --ignore '.venv' --ignore 'var' --verbosity 0; \
+	else \
+		echo "warning: msgfmt (GNU gettext) is not installed: the site will show English only"; \
+	fi
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) messages
 	$(VENV_PYTHON) manage.py serve $(SERVE_ARGS)
 
 # The suite runs on every core (pytest-xdist; each process has its own test database and Redis
 # prefixes), then the fault suite on its own: it kills and restarts servers and times live
 # delivery, which the load of other tests would distort. An empty run fails, unless
 # PYTEST_ARGS narrowed it (then one of the two halves may well select nothing).
-test: $(STAMP)
+test: $(STAMP) messages
 	$(VENV_PYTHON) -m pytest -n $(TEST_WORKERS) -m "not fault" $(PYTEST_ARGS) || \
 		[ $$? -eq 5 -a -n "$(strip $(PYTEST_ARGS))" ]
 	$(VENV_PYTHON) -m pytest -m fault $(PYTEST_ARGS) || \

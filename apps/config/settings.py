@@ -83,6 +83,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The interface language: the django_language cookie (set by /i18n/setlang/), else
+    # Accept-Language, else English. After sessions, before CommonMiddleware (Django's order).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -394,9 +397,7 @@ ACCOUNT_CONFIRMATION_REQUIRED_TO_PUBLISH = env.bool(
 # failed passwords) so nothing counts twice. Its other limits stay: wrong two-factor codes
 # ("login_failed": 5 per 5 minutes per account), resending a confirmation, reauthenticating.
 ACCOUNT_RATE_LIMITS = (
-    {"login": None, "signup": None, "reset_password": None}
-    if RATE_LIMITS_ENABLED
-    else False
+    {"login": None, "signup": None, "reset_password": None} if RATE_LIMITS_ENABLED else False
 )
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Vivid")
@@ -426,10 +427,14 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Vivid <vivid@localho
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- I18N, static, media --------------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
+# --- Languages: English and Indonesian (README "Languages"; translations in locale/) ---
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("id", "Bahasa Indonesia")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# --- end languages ---
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]

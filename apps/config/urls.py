@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import include, path, reverse
 from django.urls.resolvers import RegexPattern
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView
 
 from apps.accounts import views as accounts_views
@@ -36,6 +37,10 @@ urlpatterns = [
     path("", include("apps.discovery.urls")),
     path("", include("apps.collections.urls")),
     # --- end discovery and collections ---
+    # --- languages: the switch (POST /i18n/setlang/) and the JavaScript catalog ---
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    # --- end languages ---
 ]
 
 
