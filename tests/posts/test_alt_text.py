@@ -181,6 +181,14 @@ def test_every_serialiser_path_carries_it(api, alice, bob, make_asset, anon):
     assert alt_in("/api/v1/tags/harbourlight/posts", anon) == ALT
     assert alt_in(f"/api/v1/posts/{post['id']}/remixes", anon, remix["id"]) == "Bob's take"
 
+    # Search and collections build their items with the same fast JSON.
+    from apps.collections import services as collections
+
+    saved = collections.collection_create(owner=bob, name="Lights")
+    collections.collection_post_add(user=bob, collection_id=saved.id, post_id=int(post["id"]))
+    assert alt_in(f"/api/v1/collections/{saved.id}", b) == ALT
+    assert alt_in("/api/v1/search?q=harbourlight&type=posts", anon) == ALT
+
 
 # --- the description offered from the prompt -------------------------------------------------
 
