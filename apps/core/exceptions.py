@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -55,7 +56,9 @@ class ApplicationError(Exception):
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
+    # str(): a lazy message is translated here, in the language of the request (LocaleMiddleware:
+    # the django_language cookie or Accept-Language); the code never changes.
+    body: dict[str, Any] = {"code": code, "message": str(message)}
     if fields:
         body["fields"] = fields
     return {"error": body}
@@ -97,9 +100,9 @@ _DRF_CODES: list[tuple[type[Exception], str]] = [
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, RequestDataTooBig):  # Django's own request-size limits
-        exc = ApplicationError("payload_too_large", "The request is too large.")
+        exc = ApplicationError("payload_too_large", _("The request is too large."))
     elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
-        exc = ApplicationError("invalid", "The request has too many fields or files.")
+        exc = ApplicationError("invalid", _("The request has too many fields or files."))
     if isinstance(exc, ApplicationError):
         response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
         if exc.retry_after is not None:
@@ -115,13 +118,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
-        response.data = error_body("invalid", "Some fields are not valid.", fields)
+        response.data = error_body("invalid", _("Some fields are not valid."), fields)
         response.status_code = status.HTTP_400_BAD_REQUEST
         return response
     code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), "invalid")
     message = str(exc.detail) if isinstance(exc, exceptions.APIException) else str(exc)
     if isinstance(exc, exceptions.NotFound):
-        message = "Not found."
+        message = _("Not found.")
     response.data = error_body(code, message)
     return response
 

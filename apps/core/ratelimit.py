@@ -37,6 +37,8 @@ from functools import cache
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 def _error() -> type:
@@ -51,12 +53,12 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
 
 MESSAGES = {
-    "login_account": "Too many failed log-ins for this account.",
-    "login_address": "Too many failed log-ins from your address.",
-    "signup_address": "Too many sign-ups from your address.",
-    "password_reset_address": "Too many password resets asked from your address.",
-    "writes_user": "You are making changes faster than a person would.",
-    "socket_address": "Too many connections from your address.",
+    "login_account": _("Too many failed log-ins for this account."),
+    "login_address": _("Too many failed log-ins from your address."),
+    "signup_address": _("Too many sign-ups from your address."),
+    "password_reset_address": _("Too many password resets asked from your address."),
+    "writes_user": _("You are making changes faster than a person would."),
+    "socket_address": _("Too many connections from your address."),
 }
 
 
@@ -95,7 +97,9 @@ def client() -> redis.Redis:
 def _refuse(count: int, ttl: int, *, limit: int, window_s: int, message: str) -> None:
     if count > limit:
         wait = ttl if ttl and ttl > 0 else window_s
-        raise _error()("rate_limited", f"{message} Try again in {wait} s.", retry_after=wait)
+        # Translated in the request's language; the code stays "rate_limited".
+        text = gettext("%(message)s Try again in %(wait)s s.") % {"message": message, "wait": wait}
+        raise _error()("rate_limited", text, retry_after=wait)
 
 
 def rate_limit_take(*, scope: str, key: str, limit: int, window_s: int, message: str) -> None:

@@ -2,6 +2,7 @@
 // toggle (pressed when the post is in it), and a field to save to a new one. Without this
 // module the same button is a link to the Save page, which does the same with forms.
 // Keyboard: the panel's first control takes focus; Escape closes it and focus returns to Save.
+import { gettext, interpolate } from "./i18n.js";
 
 function csrf() {
   const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
@@ -20,7 +21,7 @@ async function api(method, url, body) {
     try { data = await response.json(); } catch { data = null; }
   }
   if (!response.ok) {
-    const message = data?.error?.fields?.name?.[0] || data?.error?.message || "That did not work.";
+    const message = data?.error?.fields?.name?.[0] || data?.error?.message || gettext("That did not work.");
     throw new Error(message);
   }
   return data;
@@ -57,7 +58,7 @@ function toggleButton(collection, postId, status) {
     try {
       await api(saved ? "DELETE" : "POST", `/api/v1/collections/${collection.id}/posts/${postId}`);
       button.setAttribute("aria-pressed", saved ? "false" : "true");
-      status.textContent = saved ? `Removed from ${collection.name}.` : `Saved to ${collection.name}.`;
+      status.textContent = interpolate(saved ? gettext("Removed from %(name)s.") : gettext("Saved to %(name)s."), { name: collection.name });
     } catch (error) {
       status.textContent = error.message;
     } finally {
@@ -80,13 +81,13 @@ async function render(panel, postId) {
 async function openFor(button) {
   close();
   const postId = button.dataset.savePost;
-  const panel = el("div", { class: "save-menu", role: "dialog", "aria-label": "Save to a collection", "data-testid": "save-menu" });
+  const panel = el("div", { class: "save-menu", role: "dialog", "aria-label": gettext("Save to a collection"), "data-testid": "save-menu" });
   const list = el("ul", { class: "save-list" });
   const status = el("p", { role: "status", class: "muted", "data-testid": "save-status" });
   const form = el("form", { class: "save-new" });
-  const label = el("label", { for: `save-new-${postId}` }, "New collection");
+  const label = el("label", { for: `save-new-${postId}` }, gettext("New collection"));
   const input = el("input", { id: `save-new-${postId}`, name: "name", maxlength: "60", required: "", "data-testid": "save-new-name" });
-  const create = el("button", { type: "submit", class: "primary" }, "Create and save");
+  const create = el("button", { type: "submit", class: "primary" }, gettext("Create and save"));
   form.append(label, input, create);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -95,12 +96,12 @@ async function openFor(button) {
       await api("POST", `/api/v1/collections/${collection.id}/posts/${postId}`);
       input.value = "";
       await render(panel, postId);
-      status.textContent = `Saved to ${collection.name}.`;
+      status.textContent = interpolate(gettext("Saved to %(name)s."), { name: collection.name });
     } catch (error) {
       status.textContent = error.message;
     }
   });
-  const done = el("button", { type: "button", class: "link" }, "Close");
+  const done = el("button", { type: "button", class: "link" }, gettext("Close"));
   done.addEventListener("click", close);
   panel.append(list, form, status, done);
   panel.addEventListener("keydown", (event) => {

@@ -5,6 +5,7 @@
 // The catch-up starts from the newest cursor the page read over HTTP (the page itself, or the
 // last catch-up), not from a card a live event brought: a post can commit a moment after a
 // newer one, and a live card would then let the catch-up skip it.
+import { interpolate, ngettext } from "./i18n.js";
 import { on, subscribe } from "./live.js";
 
 const feed = document.getElementById("feed");
@@ -31,7 +32,7 @@ function scrolledAway() {
 }
 
 function showBanner() {
-  banner.textContent = `${pending} new post${pending === 1 ? "" : "s"}`;
+  banner.textContent = interpolate(ngettext("%(count)s new post", "%(count)s new posts", pending), { count: pending });
   banner.hidden = pending === 0;
 }
 

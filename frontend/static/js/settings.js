@@ -1,6 +1,7 @@
 // Settings pages: copy a new token's secret, and ask before a form marked data-settings-confirm
 // (revoking a token) is sent. Behaviour lives here rather than in inline handlers, which the
 // Content-Security-Policy refuses.
+import { gettext } from "./i18n.js";
 
 for (const button of document.querySelectorAll("[data-copy]")) {
   button.addEventListener("click", async () => {
@@ -8,12 +9,12 @@ for (const button of document.querySelectorAll("[data-copy]")) {
     if (!field) return;
     try {
       await navigator.clipboard.writeText(field.value);
-      button.textContent = "Copied";
+      button.textContent = gettext("Copied");
     } catch {
       // No clipboard access (an insecure origin, a refused permission): select it for Ctrl+C.
       field.focus();
       field.select();
-      button.textContent = "Press Ctrl+C";
+      button.textContent = gettext("Press Ctrl+C");
     }
   });
 }
