@@ -9,6 +9,7 @@ from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView
 
 from apps.accounts import views as accounts_views
+from apps.core import pwa
 from apps.core import views as core_views
 
 urlpatterns = [
@@ -41,6 +42,10 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     # --- end languages ---
+    # --- installable: the web app manifest and the service worker, at the site's root ---
+    path("manifest.webmanifest", pwa.manifest, name="manifest"),
+    path("sw.js", pwa.service_worker, name="service-worker"),
+    # --- end installable ---
 ]
 
 
