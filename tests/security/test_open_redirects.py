@@ -54,11 +54,14 @@ def _login_body(target: str) -> dict:
 
 
 @pytest.mark.parametrize("path", ["/login", "/accounts/login/"])
-def test_login(make_user, path):
+def test_login(make_user, path, settings):
+    settings.ACCOUNT_RATE_LIMITS = False  # sixteen log-ins in a row, on purpose
     make_user("alice")
     for target in TARGETS:
         browser = Client()
-        assert_stays_on_site(browser.post(f"{path}?next={target}", _login_body(target)))
+        logged_in = browser.post(f"{path}?next={target}", _login_body(target))
+        assert logged_in.status_code == 302, (target, logged_in.status_code)
+        assert_stays_on_site(logged_in)
         # Already signed in: the log-in page sends one on at once.
         assert_stays_on_site(browser.get(path, {"next": target}))
     # The control: a target on this site is followed.
@@ -128,3 +131,25 @@ def test_pages_that_require_log_in_keep_next_on_site(db):
         response = Client().get(f"/library?next={target}")
         assert response.status_code == 302
         assert_stays_on_site(response)
+
+
+def test_reauthentication_and_account_pages(make_user, settings):
+    """allauth's pages that take ``next``: confirming the password again before a sensitive
+    change, and the email and password pages."""
+    settings.ACCOUNT_RATE_LIMITS = False  # fifteen confirmations in a row, on purpose
+    settings.RATE_LIMITS_ENABLED = False
+    alice = make_user("alice")
+    for target in TARGETS:
+        browser = Client()
+        browser.force_login(alice)
+        confirmed = browser.post(
+            f"/accounts/reauthenticate/?next={target}", {"password": PASSWORD, "next": target}
+        )
+        assert confirmed.status_code == 302, (target, confirmed.status_code)
+        assert_stays_on_site(confirmed)
+        for path in ("/accounts/email/", "/accounts/password/change/"):
+            assert_stays_on_site(browser.get(path, {"next": target}))
+    browser = Client()
+    browser.force_login(alice)
+    followed = browser.post("/accounts/reauthenticate/?next=/library", {"password": PASSWORD})
+    assert (followed.status_code, followed["Location"]) == (302, "/library")
