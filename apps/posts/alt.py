@@ -23,6 +23,9 @@ ALT_TEXT_MAX = 1500
 # Line breaks and tabs are what a textarea sends; every other control character is refused.
 _ALLOWED_CONTROLS = {"\n", "\t"}
 SUGGESTION_PROMPT_MAX = 300
+# The same rule as a pattern, for the API's input serializers (and so for its published schema):
+# no C0 or C1 control character but a tab or a line break (\r\n becomes \n when stored).
+ALT_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
 
 def _invalid(message: str) -> ApplicationError:

@@ -1,9 +1,12 @@
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from apps.accounts.serializers import UserOut
 from apps.media.serializers import MISSING, AssetOut, provenance_id_of
-from apps.posts.alt import ALT_TEXT_MAX
+from apps.posts.alt import ALT_TEXT_MAX, ALT_TEXT_PATTERN
 from apps.posts.models import REACTION_KINDS, Comment, Post
+
+_ALT_TEXT_VALID = RegexValidator(ALT_TEXT_PATTERN, "Control characters are not allowed.")
 
 
 class PostIn(serializers.Serializer):
@@ -19,14 +22,23 @@ class PostIn(serializers.Serializer):
     # The text alternative for people who cannot see the picture; bounds and control characters
     # are checked by the service (``apps.posts.alt.alt_text_clean``) for every writer.
     alt_text = serializers.CharField(
-        max_length=ALT_TEXT_MAX, required=False, allow_blank=True, default="", trim_whitespace=False
+        max_length=ALT_TEXT_MAX,
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        validators=[_ALT_TEXT_VALID],
     )
 
 
 class PostPatchIn(serializers.Serializer):
     hide_prompt = serializers.BooleanField(required=False)
     alt_text = serializers.CharField(
-        max_length=ALT_TEXT_MAX, required=False, allow_blank=True, trim_whitespace=False
+        max_length=ALT_TEXT_MAX,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        validators=[_ALT_TEXT_VALID],
     )
 
 
