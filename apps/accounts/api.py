@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import update_session_auth_hash
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -174,7 +175,9 @@ class MeAvatarApi(APIView):
         upload = request.data.get("file")
         if upload is None or not hasattr(upload, "read"):
             raise ApplicationError(
-                "invalid", "Some fields are not valid.", fields={"file": ["Attach a file."]}
+                "invalid",
+                gettext_lazy("Some fields are not valid."),
+                fields={"file": ["Attach a file."]},
             )
         if upload.size > services.AVATAR_MAX_BYTES:  # refused before it is read into memory
             raise ApplicationError(

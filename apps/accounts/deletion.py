@@ -43,6 +43,7 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy
 
 from apps.accounts.models import AccessToken, DataExport, User
 from apps.core import outbox, ratelimit
@@ -83,7 +84,9 @@ def totp_authenticator(user: User):
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError("invalid", "Some fields are not valid.", fields={field: [message]})
+    return ApplicationError(
+        "invalid", gettext_lazy("Some fields are not valid."), fields={field: [message]}
+    )
 
 
 def _check_credentials(*, user: User, password: str, otp: str | None) -> None:
@@ -260,18 +263,20 @@ def deletion_cancel(*, user: User) -> User:
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
         if locked.deleted_at is not None:
-            raise ApplicationError("not_found", "Not found.")
+            raise ApplicationError("not_found", gettext_lazy("Not found."))
         if locked.deletion_requested_at is None:
             return locked
         if locked.deletion_purge_at is not None and locked.deletion_purge_at <= timezone.now():
             raise ApplicationError(
-                "conflict", "The grace period is over: this account is being deleted."
+                "conflict", gettext_lazy("The grace period is over: this account is being deleted.")
             )
         if _suspended(locked):
             raise ApplicationError(
                 "forbidden",
-                "This account is suspended by the moderators; its deletion cannot be cancelled "
-                "while the suspension lasts.",
+                gettext_lazy(
+                    "This account is suspended by the moderators; its deletion cannot be cancelled "
+                    "while the suspension lasts."
+                ),
             )
         locked.deletion_requested_at = None
         locked.deletion_purge_at = None

@@ -50,6 +50,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import DataExport, User
 from apps.core.exceptions import ApplicationError
@@ -93,7 +94,7 @@ def export_get(*, user: User, export_id: int) -> DataExport:
     """One of the person's exports; someone else's answers exactly like a missing one."""
     found = DataExport.objects.filter(id=export_id, user_id=user.pk).first()
     if found is None:
-        raise ApplicationError("not_found", "Not found.")
+        raise ApplicationError("not_found", _("Not found."))
     return found
 
 
@@ -177,7 +178,7 @@ def export_for_link(*, export_id: int, sig: str) -> DataExport:
         .first()
     )
     if export is None or not export_is_downloadable(export):
-        raise ApplicationError("not_found", "Not found.")
+        raise ApplicationError("not_found", _("Not found."))
     return export
 
 
@@ -199,7 +200,7 @@ def export_request(*, user: User) -> DataExport:
             wait = max(1, math.ceil((allowed_at - timezone.now()).total_seconds()))
             raise ApplicationError(
                 "rate_limited",
-                "You can ask for one export a day. Your last one is on the export page.",
+                _("You can ask for one export a day. Your last one is on the export page."),
                 retry_after=wait,
             )
         export = DataExport.objects.create(user=user)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import AccessToken, User
 from apps.core.exceptions import ApplicationError
@@ -13,7 +14,7 @@ from apps.core.pagination import Page, PageParams, paginate
 def user_get_by_username(*, username: str) -> User:
     user = User.objects.filter(username__iexact=username, is_active=True).first()
     if user is None:
-        raise ApplicationError("not_found", "Not found.")
+        raise ApplicationError("not_found", _("Not found."))
     return user
 
 
@@ -41,7 +42,7 @@ def profile_get(*, username: str, viewer: User | None) -> User:
     signed_in = bool(viewer and viewer.is_authenticated)
     # A block hides each from the other: the profile answers like a missing one.
     if signed_in and blocked_either_way(a_id=viewer.pk, b_id=user.pk):
-        raise ApplicationError("not_found", "Not found.")
+        raise ApplicationError("not_found", _("Not found."))
     user.followers_count, user.following_count = follow_counts(user=user)
     user.posts_count = post_count_visible(author=user, viewer=viewer)
     user.follow_state = follow_state(viewer=viewer, user=user)

@@ -11,6 +11,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import AccessToken, User, hash_token, username_validator
 from apps.core.exceptions import ApplicationError
@@ -41,7 +42,7 @@ def user_create(*, username: str, email: str, password: str) -> User:
     except ValidationError as e:
         fields["password"] = list(e.messages)
     if fields:
-        raise ApplicationError("invalid", "Some fields are not valid.", fields=fields)
+        raise ApplicationError("invalid", _("Some fields are not valid."), fields=fields)
     if User.objects.filter(username__iexact=username).exists():
         raise _username_taken()
     try:
@@ -53,7 +54,7 @@ def user_create(*, username: str, email: str, password: str) -> User:
 
 def _username_taken() -> ApplicationError:
     return ApplicationError(
-        "conflict", "That username is taken.", fields={"username": ["That username is taken."]}
+        "conflict", _("That username is taken."), fields={"username": ["That username is taken."]}
     )
 
 
@@ -70,7 +71,7 @@ def links_validate(*, links: object) -> list[dict[str, str]]:
 
     def refuse(message: str) -> ApplicationError:
         return ApplicationError(
-            "invalid", "Some fields are not valid.", fields={"links": [message]}
+            "invalid", _("Some fields are not valid."), fields={"links": [message]}
         )
 
     if not isinstance(links, list):
@@ -132,13 +133,13 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
     old password, and a socket must not outlive the credentials it was opened with."""
     if not user.check_password(old_password):
         raise ApplicationError(
-            "invalid", "Some fields are not valid.", fields={"old_password": ["Wrong password."]}
+            "invalid", _("Some fields are not valid."), fields={"old_password": ["Wrong password."]}
         )
     try:
         validate_password(new_password, user)
     except ValidationError as e:
         raise ApplicationError(
-            "invalid", "Some fields are not valid.", fields={"new_password": list(e.messages)}
+            "invalid", _("Some fields are not valid."), fields={"new_password": list(e.messages)}
         ) from e
     with transaction.atomic():
         user.set_password(new_password)
@@ -231,13 +232,13 @@ def token_create(
         if timezone.is_naive(expires_at):
             raise ApplicationError(
                 "invalid",
-                "Some fields are not valid.",
+                _("Some fields are not valid."),
                 fields={"expires_at": ["Give a time zone (for example Z for UTC)."]},
             )
         if not now < expires_at <= now + TOKEN_EXPIRY_MAX:
             raise ApplicationError(
                 "invalid",
-                "Some fields are not valid.",
+                _("Some fields are not valid."),
                 fields={"expires_at": ["Choose a time in the future, at most a year ahead."]},
             )
     scopes = sorted(set(scopes))
@@ -247,7 +248,7 @@ def token_create(
     allowed = ASSIGNABLE_SCOPES | ({"moderate"} if is_moderator(user) else set())
     if "moderate" in scopes and "moderate" not in allowed:
         raise ApplicationError(
-            "forbidden", "The moderate scope needs the moderator role, which you do not have."
+            "forbidden", _("The moderate scope needs the moderator role, which you do not have.")
         )
     if "moderate" in scopes:  # and, where the setting requires it, two-factor sign-in on
         from apps.moderation.roles import two_factor_check
@@ -257,7 +258,7 @@ def token_create(
     if bad or not scopes:
         raise ApplicationError(
             "invalid",
-            "Some fields are not valid.",
+            _("Some fields are not valid."),
             fields={"scopes": [f"Choose from {', '.join(sorted(allowed))}."]},
         )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -286,7 +287,7 @@ def token_create_with_password(
     an inactive account is refused like a wrong password."""
     user = authenticate(username=username, password=password)
     if user is None:
-        raise ApplicationError("not_authenticated", "Wrong username or password.")
+        raise ApplicationError("not_authenticated", _("Wrong username or password."))
     from apps.accounts.mfa import second_factor_check
 
     second_factor_check(user=user, otp=otp)
@@ -298,5 +299,5 @@ def token_revoke(*, user: User, token_id: int) -> None:
         revoked_at=timezone.now()
     )
     if not updated:
-        raise ApplicationError("not_found", "Not found.")
+        raise ApplicationError("not_found", _("Not found."))
     close_on_commit(token_group(token_id))

@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
 from apps.consent import selectors
@@ -73,7 +74,7 @@ def likeness_consent_set(
     if policy is not None and policy not in Policy.values:
         raise ApplicationError(
             "invalid",
-            "Some fields are not valid.",
+            _("Some fields are not valid."),
             fields={"policy": [f"Choose from {', '.join(Policy.values)}."]},
         )
     wanted: dict[int, User] | None = None
@@ -143,7 +144,7 @@ def _people_by_name(usernames: list[str], *, exclude: User) -> dict[int, User]:
     if len(names) > APPROVED_MAX:
         raise ApplicationError(
             "invalid",
-            "Some fields are not valid.",
+            _("Some fields are not valid."),
             fields={"approved": [f"At most {APPROVED_MAX} people."]},
         )
     found = {u.username.lower(): u for u in _users_named(names)}
@@ -151,7 +152,7 @@ def _people_by_name(usernames: list[str], *, exclude: User) -> dict[int, User]:
     if missing:
         raise ApplicationError(
             "invalid",
-            "Some fields are not valid.",
+            _("Some fields are not valid."),
             fields={"approved": [f"No such person: {', '.join('@' + n for n in missing)}."]},
         )
     return {u.pk: u for u in found.values()}
@@ -196,7 +197,7 @@ def likeness_check_request(
     if missing:
         raise ApplicationError(
             "invalid",
-            "Some fields are not valid.",
+            _("Some fields are not valid."),
             fields={"likeness": [f"No such person: {', '.join('@' + n for n in missing)}."]},
         )
     by_id = {u.pk: u for u in people.values()}
@@ -443,7 +444,7 @@ def likeness_use_remove(*, person: User, job_id: int) -> LikenessUse:
             .first()
         )
         if use is None:
-            raise ApplicationError("not_found", "Not found.")
+            raise ApplicationError("not_found", _("Not found."))
         if use.status == LikenessUse.Status.REMOVED:
             return use
         event = _event(

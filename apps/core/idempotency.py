@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 
@@ -51,7 +52,7 @@ def key_from(request: Any) -> str | None:
     if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise ApplicationError(
             "invalid",
-            "Idempotency-Key must be 1 to 200 characters.",
+            gettext_lazy("Idempotency-Key must be 1 to 200 characters."),
             fields={"Idempotency-Key": ["1 to 200 characters."]},
         )
     return key
@@ -86,7 +87,7 @@ def _claim(*, user: Any, scope: str, key: str, fingerprint: str) -> IdempotencyR
             existing.delete()  # expired: the key is free again
             continue
         return existing
-    raise ApplicationError("conflict", "This Idempotency-Key is in use; try again.")
+    raise ApplicationError("conflict", gettext_lazy("This Idempotency-Key is in use; try again."))
 
 
 def respond(
@@ -113,11 +114,14 @@ def respond(
         if record.status is not None:  # a replay
             if record.fingerprint != _fingerprint(request):
                 raise ApplicationError(
-                    "conflict", "This Idempotency-Key was already used for a different request."
+                    "conflict",
+                    gettext_lazy("This Idempotency-Key was already used for a different request."),
                 )
             found = load(record.object_id) if record.object_id is not None else None
             if found is None:
-                raise ApplicationError("not_found", "What this request made no longer exists.")
+                raise ApplicationError(
+                    "not_found", gettext_lazy("What this request made no longer exists.")
+                )
             response = Response(render(found), status=record.status)
             response["Idempotent-Replayed"] = "true"
             return response

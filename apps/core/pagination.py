@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.exceptions import ApplicationError
 
@@ -48,7 +49,9 @@ class PageParams:
                 else:
                     values[name] = int(raw)
         if fields:
-            raise ApplicationError("invalid", "Some query parameters are not valid.", fields=fields)
+            raise ApplicationError(
+                "invalid", _("Some query parameters are not valid."), fields=fields
+            )
         return cls(limit=limit, cursor=values["cursor"], since=values["since"])
 
 

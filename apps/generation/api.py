@@ -1,6 +1,7 @@
 """Generation API: backends, jobs (the Library), cancel."""
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -64,7 +65,7 @@ def idempotency_key(request) -> str | None:
     if key is not None and not 1 <= len(key) <= 200:
         raise ApplicationError(
             "invalid",
-            "Idempotency-Key must be 1 to 200 characters.",
+            _("Idempotency-Key must be 1 to 200 characters."),
             fields={"Idempotency-Key": ["1 to 200 characters."]},
         )
     return key

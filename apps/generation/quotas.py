@@ -14,6 +14,7 @@ from functools import cache
 
 import redis
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.exceptions import ApplicationError
 
@@ -86,7 +87,7 @@ def quota_reserve(*, user_id: int, job_id: int, cost: int) -> None:
     if result == 2:
         raise ApplicationError(
             "quota_exceeded",
-            "You have used today's generation budget; it renews at midnight UTC.",
+            _("You have used today's generation budget; it renews at midnight UTC."),
             retry_after=_seconds_to_midnight(now),
         )
 

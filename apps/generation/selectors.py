@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
 from apps.core.exceptions import ApplicationError
@@ -20,7 +21,7 @@ def job_list(*, owner: User, status: str | None = None) -> QuerySet[GenerationJo
         if status not in GenerationJob.Status.values:
             raise ApplicationError(
                 "invalid",
-                "Some query parameters are not valid.",
+                _("Some query parameters are not valid."),
                 fields={"status": [f"Choose from {', '.join(GenerationJob.Status.values)}."]},
             )
         jobs = jobs.filter(status=status)
@@ -36,5 +37,5 @@ def job_get(*, owner: User, job_id: int) -> GenerationJob:
         .first()
     )
     if job is None:
-        raise ApplicationError("not_found", "Not found.")
+        raise ApplicationError("not_found", _("Not found."))
     return job

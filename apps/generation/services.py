@@ -13,6 +13,7 @@ import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
 from apps.core import outbox
@@ -69,7 +70,7 @@ def dimensions(kind: str, aspect_ratio: str, quality: str) -> tuple[int, int]:
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError("invalid", "Some fields are not valid.", fields={field: [message]})
+    return ApplicationError("invalid", _("Some fields are not valid."), fields={field: [message]})
 
 
 def job_request(
@@ -226,11 +227,13 @@ def _variation_source(*, owner: User, asset_id: int) -> _Source:
         if not shown.exists():
             asset = None  # what a viewer may not see answers like what does not exist
         elif not shown.filter(allow_remix=True).exists():
-            raise ApplicationError("forbidden", "The author does not allow remixes of that post.")
+            raise ApplicationError(
+                "forbidden", _("The author does not allow remixes of that post.")
+            )
     if asset is None:
         raise ApplicationError(
             "not_found",
-            "The picture to vary was not found.",
+            _("The picture to vary was not found."),
             fields={"variation_of": ["Not found."]},
         )
     job = asset.job
@@ -367,7 +370,7 @@ def edit_request(
     if missing:
         raise ApplicationError(
             "not_found",
-            "Some assets are not in your Library.",
+            _("Some assets are not in your Library."),
             fields={"assets": [f"Not found: {', '.join(map(str, missing))}."]},
         )
     inputs = [by_id[a] for a in assets]
@@ -534,7 +537,7 @@ def job_cancel(*, owner: User, job_id: int) -> GenerationJob:
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().filter(id=job_id, owner=owner).first()
         if job is None:
-            raise ApplicationError("not_found", "Not found.")
+            raise ApplicationError("not_found", _("Not found."))
         if job.is_finished:
             raise ApplicationError("conflict", f"The job has already {job.status}.")
         refund = job.cost if job.status == Status.QUEUED else 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from apps.core.exceptions import ApplicationError
 from apps.media.models import Asset
 
@@ -9,5 +11,5 @@ from apps.media.models import Asset
 def asset_get_visible(*, asset_id: int, viewer) -> Asset:
     asset = Asset.objects.visible_to(viewer).filter(id=asset_id).first()
     if asset is None:
-        raise ApplicationError("not_found", "Not found.")
+        raise ApplicationError("not_found", _("Not found."))
     return asset

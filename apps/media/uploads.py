@@ -50,6 +50,7 @@ from typing import IO
 
 import redis
 from django.conf import settings
+from django.utils.translation import gettext_lazy
 
 from apps.core.exceptions import ApplicationError
 from apps.media import sandbox
@@ -246,7 +247,8 @@ def _run(target: str, raw: bytes, **kwargs) -> dict:
         )
     except sandbox.Busy as e:
         raise ApplicationError(
-            "rate_limited", "Too many uploads are being processed. Try again shortly.",
+            "rate_limited",
+            gettext_lazy("Too many uploads are being processed. Try again shortly."),
             retry_after=2,
         ) from e  # fmt: skip
     except sandbox.LimitExceeded as e:

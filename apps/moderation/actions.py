@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.core import outbox
 from apps.core.exceptions import ApplicationError
@@ -116,27 +117,27 @@ def _check(moderator, case: Case, kind: str, reason_code: str) -> None:
     if kind not in ACTIONS:
         raise ApplicationError(
             "invalid",
-            "Choose an action.",
+            _("Choose an action."),
             fields={"action": [f"Choose one of {', '.join(ACTIONS)}."]},
         )
     if reason_code not in cases.REASONS:
         raise ApplicationError(
             "invalid",
-            "Choose a reason code.",
+            _("Choose a reason code."),
             fields={"reason_code": [f"Choose one of {', '.join(cases.REASONS)}."]},
         )
     if case.subject_id == moderator.pk:
         raise ApplicationError(
-            "forbidden", "This case is about you or your content; another moderator decides it."
+            "forbidden", _("This case is about you or your content; another moderator decides it.")
         )
     if kind in ON_CONTENT and case.target_type == Target.USER:
         raise ApplicationError(
             "invalid",
-            "That action applies to a post or a comment.",
+            _("That action applies to a post or a comment."),
             fields={"action": ["Not for a person."]},
         )
     if case.status != Case.Status.OPEN and kind not in (Kind.UNSUSPEND,):
-        raise ApplicationError("conflict", "This case is already decided.")
+        raise ApplicationError("conflict", _("This case is already decided."))
 
 
 def _target_state(case: Case) -> dict[str, Any]:
@@ -401,12 +402,12 @@ def action_take(
     if message_template and message_template not in MESSAGE_PRESETS:
         raise ApplicationError(
             "invalid",
-            "Choose a message template.",
+            _("Choose a message template."),
             fields={"message_template": [f"Choose one of {', '.join(MESSAGE_PRESETS)}."]},
         )
     if until is not None and until <= timezone.now():
         raise ApplicationError(
-            "invalid", "The end must be in the future.", fields={"until": ["In the past."]}
+            "invalid", _("The end must be in the future."), fields={"until": ["In the past."]}
         )
     with transaction.atomic():
         case = (
@@ -416,7 +417,7 @@ def action_take(
             .first()
         )
         if case is None:
-            raise ApplicationError("not_found", "Not found.")
+            raise ApplicationError("not_found", _("Not found."))
         _check(moderator, case, action, reason_code)
         before = _target_state(case)
         strike_until = None
@@ -497,7 +498,7 @@ def actions_bulk(
     Cases refused are skipped; the answer lists the actions taken."""
     if len(case_ids) > 500:
         raise ApplicationError(
-            "invalid", "At most 500 cases at once.", fields={"case_ids": ["At most 500."]}
+            "invalid", _("At most 500 cases at once."), fields={"case_ids": ["At most 500."]}
         )
     batch = new_id()
     taken = []

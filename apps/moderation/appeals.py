@@ -18,6 +18,7 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.exceptions import ApplicationError
 from apps.moderation import actions
@@ -31,7 +32,7 @@ APPEAL_LINK_SALT = "vivid.moderation.appeal-link"
 
 
 def _not_found() -> ApplicationError:
-    return ApplicationError("not_found", "Not found.")
+    return ApplicationError("not_found", _("Not found."))
 
 
 def appealable_action(*, case: Case) -> ModerationAction | None:
@@ -56,11 +57,11 @@ def appeal_create(*, author, case_id: int, body: str) -> Appeal:
     body = (body or "").strip()
     if not body:
         raise ApplicationError(
-            "invalid", "Say why the decision should change.", fields={"body": ["Required."]}
+            "invalid", _("Say why the decision should change."), fields={"body": ["Required."]}
         )
     if len(body) > 4000:
         raise ApplicationError(
-            "invalid", "At most 4000 characters.", fields={"body": ["Too long."]}
+            "invalid", _("At most 4000 characters."), fields={"body": ["Too long."]}
         )
     case = Case.objects.filter(id=case_id, subject_id=author.pk).first()
     if case is None:
@@ -68,7 +69,7 @@ def appeal_create(*, author, case_id: int, body: str) -> Appeal:
     with transaction.atomic():
         action = appealable_action(case=case)
         if action is None:
-            raise ApplicationError("conflict", "There is no decision to appeal.")
+            raise ApplicationError("conflict", _("There is no decision to appeal."))
         if timezone.now() > appeal_deadline(action):
             raise ApplicationError(
                 "forbidden",
@@ -78,7 +79,7 @@ def appeal_create(*, author, case_id: int, body: str) -> Appeal:
             with transaction.atomic():
                 appeal = Appeal.objects.create(action=action, case=case, author=author, body=body)
         except IntegrityError as e:
-            raise ApplicationError("conflict", "You already appealed this decision.") from e
+            raise ApplicationError("conflict", _("You already appealed this decision.")) from e
     return appeal
 
 
@@ -89,7 +90,7 @@ def appeal_decide(*, moderator, appeal_id: int, decision: str, note: str = "") -
     if decision not in (Appeal.Status.UPHELD, Appeal.Status.REVERSED):
         raise ApplicationError(
             "invalid",
-            "Choose a decision.",
+            _("Choose a decision."),
             fields={"decision": ["Choose upheld or reversed."]},
         )
     note = (note or "").strip()[:2000]
@@ -105,14 +106,14 @@ def appeal_decide(*, moderator, appeal_id: int, decision: str, note: str = "") -
         action = appeal.action
         if action.moderator_id == moderator.pk:
             raise ApplicationError(
-                "forbidden", "You took this decision; another moderator decides the appeal."
+                "forbidden", _("You took this decision; another moderator decides the appeal.")
             )
         if appeal.author_id == moderator.pk or action.case.subject_id == moderator.pk:
             raise ApplicationError(
-                "forbidden", "This appeal is about you; another moderator decides it."
+                "forbidden", _("This appeal is about you; another moderator decides it.")
             )
         if appeal.status != Appeal.Status.PENDING:
-            raise ApplicationError("conflict", "This appeal is already decided.")
+            raise ApplicationError("conflict", _("This appeal is already decided."))
         now = timezone.now()
         Appeal.objects.filter(id=appeal.id).update(
             status=decision, decided_by=moderator, decided_at=now, note=note

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from apps.core.exceptions import ApplicationError
 from apps.core.ratelimit import rate_limit_take
@@ -43,11 +44,13 @@ def target_resolve(*, target_type: str, target_id, viewer=None):
     from apps.accounts.models import User
     from apps.posts.models import Comment, Post
 
-    not_found = ApplicationError("not_found", "Not found.", fields={"target": ["Not found."]})
+    not_found = ApplicationError(
+        "not_found", gettext_lazy("Not found."), fields={"target": ["Not found."]}
+    )
     if target_type not in TARGETS:
         raise ApplicationError(
             "invalid",
-            "Choose what to report: a post, a comment or a user.",
+            gettext_lazy("Choose what to report: a post, a comment or a user."),
             fields={"target": [f"type must be one of {', '.join(TARGETS)}."]},
         )
     raw = str(target_id or "").strip()
@@ -135,7 +138,9 @@ def _open_case_locked(
             return case, True
         except IntegrityError:
             continue
-    raise ApplicationError("conflict", "The case changed while it was being opened; try again.")
+    raise ApplicationError(
+        "conflict", gettext_lazy("The case changed while it was being opened; try again.")
+    )
 
 
 def case_open_or_join(
@@ -193,25 +198,29 @@ def report_create(
     if reason not in REASONS:
         raise ApplicationError(
             "invalid",
-            "Choose a reason for the report.",
+            gettext_lazy("Choose a reason for the report."),
             fields={"reason": [f"Choose one of {', '.join(REASONS)}."]},
         )
     details = (details or "").strip()
     if len(details) > 2000:
         raise ApplicationError(
-            "invalid", "The details are too long.", fields={"details": ["At most 2000 characters."]}
+            "invalid",
+            gettext_lazy("The details are too long."),
+            fields={"details": ["At most 2000 characters."]},
         )
     target, subject = target_resolve(target_type=target_type, target_id=target_id, viewer=reporter)
     if subject is not None and subject.pk == reporter.pk:
         raise ApplicationError(
             "invalid",
-            "You cannot report yourself or your own content.",
+            gettext_lazy("You cannot report yourself or your own content."),
             fields={"target": ["This is yours."]},
         )
     if Report.objects.filter(
         reporter=reporter, target_type=target_type, target_id=target.pk, status=Report.Status.OPEN
     ).exists():
-        raise ApplicationError("conflict", "You have already reported this; it is being reviewed.")
+        raise ApplicationError(
+            "conflict", gettext_lazy("You have already reported this; it is being reviewed.")
+        )
     rate_limit_take(
         scope="report",
         key=str(reporter.pk),
@@ -238,7 +247,7 @@ def report_create(
                 )
         except IntegrityError as e:  # a double click raced past the check above
             raise ApplicationError(
-                "conflict", "You have already reported this; it is being reviewed."
+                "conflict", gettext_lazy("You have already reported this; it is being reviewed.")
             ) from e
         _report_wave_check(case)
     return report
@@ -268,14 +277,16 @@ def case_claim(*, moderator, case_id: int, release: bool = False) -> Case:
     with transaction.atomic():
         case = Case.objects.select_for_update().filter(id=case_id).first()
         if case is None:
-            raise ApplicationError("not_found", "Not found.")
+            raise ApplicationError("not_found", gettext_lazy("Not found."))
         _refuse_own(moderator, case)
         if case.status != Case.Status.OPEN:
-            raise ApplicationError("conflict", "This case is closed.")
+            raise ApplicationError("conflict", gettext_lazy("This case is closed."))
         before = case.assigned_to.username if case.assigned_to_id else None
         if release:
             if case.assigned_to_id not in (None, moderator.pk):
-                raise ApplicationError("conflict", "Someone else has claimed this case.")
+                raise ApplicationError(
+                    "conflict", gettext_lazy("Someone else has claimed this case.")
+                )
             case.assigned_to = None
         else:
             if case.assigned_to_id not in (None, moderator.pk):
@@ -304,10 +315,10 @@ def case_escalate(*, moderator, case_id: int, note: str = "") -> Case:
     with transaction.atomic():
         case = Case.objects.select_for_update().filter(id=case_id).first()
         if case is None:
-            raise ApplicationError("not_found", "Not found.")
+            raise ApplicationError("not_found", gettext_lazy("Not found."))
         _refuse_own(moderator, case)
         if case.status != Case.Status.OPEN:
-            raise ApplicationError("conflict", "This case is closed.")
+            raise ApplicationError("conflict", gettext_lazy("This case is closed."))
         case.escalated = True
         case.save(update_fields=["escalated"])
         audit_record(
@@ -328,7 +339,8 @@ def _refuse_own(moderator, case: Case) -> None:
     """Moderators never decide about themselves or their own content."""
     if case.subject_id == moderator.pk:
         raise ApplicationError(
-            "forbidden", "This case is about you or your content; another moderator decides it."
+            "forbidden",
+            gettext_lazy("This case is about you or your content; another moderator decides it."),
         )
 
 

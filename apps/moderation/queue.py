@@ -23,6 +23,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageParams, paginate
@@ -92,7 +93,9 @@ class QueueFilters:
             else:
                 limit = int(raw_limit)
         if fields:
-            raise ApplicationError("invalid", "Some query parameters are not valid.", fields=fields)
+            raise ApplicationError(
+                "invalid", _("Some query parameters are not valid."), fields=fields
+            )
         return cls(
             reason=reason,
             kind=kind,
@@ -333,10 +336,10 @@ def case_get(*, case_id, moderator) -> Case:
         else None
     )
     if case is None:
-        raise ApplicationError("not_found", "Not found.")
+        raise ApplicationError("not_found", _("Not found."))
     if case.subject_id is not None and case.subject_id == moderator.pk:
         raise ApplicationError(
-            "forbidden", "This case is about you or your content; another moderator decides it."
+            "forbidden", _("This case is about you or your content; another moderator decides it.")
         )
     return case
 

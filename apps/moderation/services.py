@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from apps.accounts.models import User
 from apps.core.exceptions import ApplicationError
@@ -17,7 +18,9 @@ ACTIONS = tuple(ProtectedTerm.Action.values)
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError("invalid", "Some fields are not valid.", fields={field: [message]})
+    return ApplicationError(
+        "invalid", gettext_lazy("Some fields are not valid."), fields={field: [message]}
+    )
 
 
 def term_add(
@@ -110,7 +113,7 @@ def term_remove_by_id(*, term_id: int, moderator: User) -> None:
     with transaction.atomic():
         row = ProtectedTerm.objects.select_for_update().filter(id=term_id).first()
         if row is None:
-            raise ApplicationError("not_found", "Not found.")
+            raise ApplicationError("not_found", gettext_lazy("Not found."))
         audit_record(
             actor=moderator,
             action="protected_term.remove",
@@ -153,11 +156,11 @@ def hold_clear(*, hold_id: int, moderator: User) -> PolicyHold:
     from apps.moderation.roles import is_moderator
 
     if not is_moderator(moderator):
-        raise ApplicationError("not_found", "Not found.")
+        raise ApplicationError("not_found", gettext_lazy("Not found."))
     with transaction.atomic():
         hold = PolicyHold.objects.select_for_update().filter(id=hold_id).first()
         if hold is None:
-            raise ApplicationError("not_found", "Not found.")
+            raise ApplicationError("not_found", gettext_lazy("Not found."))
         if hold.cleared_at is None:
             hold.cleared_at = timezone.now()
             hold.cleared_by = moderator
@@ -242,7 +245,9 @@ def publish_precheck(*, author: User, asset_id: int) -> None:
 def _held() -> ApplicationError:
     return ApplicationError(
         "policy_violation",
-        "This result is held for review: its prompt names a protected name or mark, and a "
-        "moderator has not cleared it yet.",
+        gettext_lazy(
+            "This result is held for review: its prompt names a protected name or mark, and a "
+            "moderator has not cleared it yet."
+        ),
         fields={"asset_id": ["Held for review."]},
     )

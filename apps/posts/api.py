@@ -1,5 +1,6 @@
 """Posts, feeds and reactions API."""
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -136,7 +137,7 @@ class PublicFeedApi(APIView):
         sort = request.query_params.get("sort") or "recent"
         if sort not in ("recent", "trending"):
             raise ApplicationError(
-                "invalid", "Some query parameters are not valid.", fields={"sort": ["?"]}
+                "invalid", _("Some query parameters are not valid."), fields={"sort": ["?"]}
             )
         if sort == "trending":
             # Trending pages on (score, id), not on the id alone: its own cursor.

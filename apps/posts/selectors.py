@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import F, OuterRef, Q, QuerySet
+from django.utils.translation import gettext_lazy
 
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import Page, PageParams, paginate
@@ -55,7 +56,7 @@ def post_get_visible(*, post_id: int, viewer) -> Post:
     """A post the viewer may see; one they may not answers exactly like a missing one."""
     post = _posts(viewer).filter(id=post_id).first()
     if post is None:
-        raise ApplicationError("not_found", "Not found.")
+        raise ApplicationError("not_found", gettext_lazy("Not found."))
     return post
 
 
@@ -195,7 +196,9 @@ class TrendingCursor:
             return cls(float(score), int(ident))
         except ValueError as e:
             raise ApplicationError(
-                "invalid", "Some query parameters are not valid.", fields={"cursor": ["Bad."]}
+                "invalid",
+                gettext_lazy("Some query parameters are not valid."),
+                fields={"cursor": ["Bad."]},
             ) from e
 
 
@@ -233,10 +236,14 @@ def remix_parent_check(*, post_id: int, viewer) -> Post:
     post = Post.objects.visible_to(viewer).filter(id=post_id).first()
     if post is None:
         raise ApplicationError(
-            "not_found", "The post you remix was not found.", fields={"remix_of": ["Not found."]}
+            "not_found",
+            gettext_lazy("The post you remix was not found."),
+            fields={"remix_of": ["Not found."]},
         )
     if not post.allow_remix:
-        raise ApplicationError("forbidden", "The author does not allow remixes of that post.")
+        raise ApplicationError(
+            "forbidden", gettext_lazy("The author does not allow remixes of that post.")
+        )
     return post
 
 
@@ -306,5 +313,5 @@ def comment_get(*, post: Post, comment_id: int, viewer) -> Comment:
         .first()
     )
     if comment is None or comment.author_id in blocked_ids(viewer_id=_viewer_id(viewer)):
-        raise ApplicationError("not_found", "Not found.")
+        raise ApplicationError("not_found", gettext_lazy("Not found."))
     return comment

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Greatest, Log
+from django.utils.translation import gettext_lazy
 
 from apps.accounts.models import User
 from apps.core import outbox
@@ -79,11 +80,13 @@ def post_publish(
     )
     if asset is None:  # someone else's asset answers like a missing one
         raise ApplicationError(
-            "not_found", "No such asset in your Library.", fields={"asset_id": ["Not found."]}
+            "not_found",
+            gettext_lazy("No such asset in your Library."),
+            fields={"asset_id": ["Not found."]},
         )
     if visibility not in Post.Visibility.values:
         raise ApplicationError(
-            "invalid", "Some fields are not valid.", fields={"visibility": ["?"]}
+            "invalid", gettext_lazy("Some fields are not valid."), fields={"visibility": ["?"]}
         )
     alt_text = alt_text_clean(alt_text)  # 400 before anything is written
     from apps.moderation.services import publish_check
@@ -152,7 +155,7 @@ def post_update(
     """
     post = post_get_visible(post_id=post_id, viewer=user)
     if post.author_id != user.pk:
-        raise ApplicationError("forbidden", "Only the author can change a post.")
+        raise ApplicationError("forbidden", gettext_lazy("Only the author can change a post."))
     changed = []
     if alt_text is not None:
         alt_text = alt_text_clean(alt_text)
@@ -173,7 +176,7 @@ def post_delete(*, user: User, post_id: int) -> None:
     """Delete one's own post; it disappears from every feed and open page at once."""
     post = post_get_visible(post_id=post_id, viewer=user)
     if post.author_id != user.pk:
-        raise ApplicationError("forbidden", "Only the author can delete a post.")
+        raise ApplicationError("forbidden", gettext_lazy("Only the author can delete a post."))
     with transaction.atomic():
         if (
             post.remix_of_id
@@ -191,7 +194,7 @@ def _check_kind(kind: str) -> None:
     if kind not in REACTION_KINDS:
         raise ApplicationError(
             "invalid",
-            "Some fields are not valid.",
+            gettext_lazy("Some fields are not valid."),
             fields={"kind": [f"Choose from {', '.join(REACTION_KINDS)}."]},
         )
 
@@ -288,7 +291,9 @@ def comment_create(*, user: User, post_id: int, body: str, parent_id: int | None
     body = body.strip()
     if not body:
         raise ApplicationError(
-            "invalid", "Some fields are not valid.", fields={"body": ["Write something."]}
+            "invalid",
+            gettext_lazy("Some fields are not valid."),
+            fields={"body": ["Write something."]},
         )
     # The bound lives here, not only in the API's serializer: the site's form and any other
     # caller are held to it too, refused rather than cut short.
@@ -296,7 +301,7 @@ def comment_create(*, user: User, post_id: int, body: str, parent_id: int | None
     if len(body) > most:
         raise ApplicationError(
             "invalid",
-            "Some fields are not valid.",
+            gettext_lazy("Some fields are not valid."),
             fields={"body": [f"Ensure this field has no more than {most} characters."]},
         )
     parent = None
@@ -305,7 +310,9 @@ def comment_create(*, user: User, post_id: int, body: str, parent_id: int | None
             parent = comment_get(post=post, comment_id=parent_id, viewer=user)
         except ApplicationError as e:
             raise ApplicationError(
-                "invalid", "Some fields are not valid.", fields={"parent_id": ["Not found."]}
+                "invalid",
+                gettext_lazy("Some fields are not valid."),
+                fields={"parent_id": ["Not found."]},
             ) from e
         if parent.parent_id is not None:  # a reply to a reply joins its thread
             parent = Comment.objects.get(id=parent.parent_id)
@@ -331,7 +338,9 @@ def comment_delete(*, user: User, post_id: int, comment_id: int) -> None:
     post = post_get_visible(post_id=post_id, viewer=user)
     comment = comment_get(post=post, comment_id=comment_id, viewer=user)
     if user.pk not in (comment.author_id, post.author_id):
-        raise ApplicationError("forbidden", "Only its author or the post's author can delete it.")
+        raise ApplicationError(
+            "forbidden", gettext_lazy("Only its author or the post's author can delete it.")
+        )
     with transaction.atomic():
         removed = 1 + Comment.objects.filter(parent=comment).count()
         comment.delete()

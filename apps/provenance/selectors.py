@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.exceptions import ApplicationError
 from apps.media.models import Asset
@@ -42,7 +43,7 @@ def record_get_visible(*, record_id: int, viewer) -> ProvenanceRecord:
         .first()
     )
     if record is None:
-        raise ApplicationError("not_found", "Not found.")
+        raise ApplicationError("not_found", _("Not found."))
     return record
 
 

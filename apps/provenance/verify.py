@@ -28,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.utils.translation import gettext_lazy
 
 from apps.core import ratelimit
 from apps.core.exceptions import ApplicationError
@@ -108,7 +109,9 @@ def _sandboxed(target: str, data: bytes, **kwargs):
         )
     except sandbox.Busy as e:
         raise ApplicationError(
-            "rate_limited", "Too many files are being checked. Try again shortly.", retry_after=2
+            "rate_limited",
+            gettext_lazy("Too many files are being checked. Try again shortly."),
+            retry_after=2,
         ) from e
     except sandbox.LimitExceeded as e:
         if e.what == "memory":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 
 from apps.accounts.models import User
 from apps.core.exceptions import ApplicationError
@@ -14,7 +15,7 @@ from apps.social.selectors import blocked_either_way
 
 
 def _not_found() -> ApplicationError:
-    return ApplicationError("not_found", "Not found.")
+    return ApplicationError("not_found", gettext_lazy("Not found."))
 
 
 def _graph_changed(*user_ids: int) -> None:
@@ -32,7 +33,7 @@ def follow_create(*, follower: User, followee: User) -> str:
     from apps.notifications import services as notifications
 
     if follower.pk == followee.pk:
-        raise ApplicationError("invalid", "You cannot follow yourself.")
+        raise ApplicationError("invalid", gettext_lazy("You cannot follow yourself."))
     if blocked_either_way(a_id=follower.pk, b_id=followee.pk):
         raise _not_found()
     if Follow.objects.filter(follower=follower, followee=followee).exists():
@@ -90,7 +91,7 @@ def block_create(*, blocker: User, blocked: User) -> None:
     on; open sockets of both re-read their hidden set.
     """
     if blocker.pk == blocked.pk:
-        raise ApplicationError("invalid", "You cannot block yourself.")
+        raise ApplicationError("invalid", gettext_lazy("You cannot block yourself."))
     pair = Q(follower=blocker, followee=blocked) | Q(follower=blocked, followee=blocker)
     request_pair = Q(requester=blocker, target=blocked) | Q(requester=blocked, target=blocker)
     with transaction.atomic():
@@ -118,7 +119,7 @@ def block_delete(*, blocker: User, blocked: User) -> None:
 def mute_create(*, muter: User, muted: User) -> None:
     """Mute someone: their posts leave the muter's feeds and they stop notifying the muter."""
     if muter.pk == muted.pk:
-        raise ApplicationError("invalid", "You cannot mute yourself.")
+        raise ApplicationError("invalid", gettext_lazy("You cannot mute yourself."))
     with transaction.atomic():
         try:
             with transaction.atomic():
