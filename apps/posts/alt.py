@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from django.utils.translation import gettext as _
+
 from apps.core.exceptions import ApplicationError
 
 ALT_TEXT_MAX = 1500
@@ -54,10 +56,6 @@ def alt_text_clean(value: str | None) -> str:
     return text
 
 
-def _kind_word(kind: str | None) -> str:
-    return "clip" if kind == "video" else "image"
-
-
 def alt_suggestion(*, asset) -> str:
     """A description offered to the asset's owner when they leave alt text empty, from the prompt
     of the generation that made it (e.g. "AI-generated image: a lighthouse at dawn, watercolor").
@@ -71,7 +69,9 @@ def alt_suggestion(*, asset) -> str:
         return ""
     if len(prompt) > SUGGESTION_PROMPT_MAX:
         prompt = prompt[: SUGGESTION_PROMPT_MAX - 1].rstrip(" ,;") + "…"
-    return f"AI-generated {_kind_word(asset.kind)}: {prompt}"
+    if asset.kind == "video":
+        return _("AI-generated clip: %(prompt)s") % {"prompt": prompt}
+    return _("AI-generated image: %(prompt)s") % {"prompt": prompt}
 
 
 def alt_for_viewers(post) -> str:
@@ -79,7 +79,10 @@ def alt_for_viewers(post) -> str:
     alt text, else "AI-generated image by @name" (never the prompt, see the module's note)."""
     if post.alt_text:
         return post.alt_text
-    return f"AI-generated {_kind_word(post.asset.kind)} by @{post.author.username}"
+    names = {"username": post.author.username}
+    if post.asset.kind == "video":
+        return _("AI-generated clip by @%(username)s") % names
+    return _("AI-generated image by @%(username)s") % names
 
 
 def alt_suggestion_for(*, asset_id: int, owner) -> str:

@@ -13,7 +13,9 @@ def test_a_card_offers_avif_and_webp_in_two_sizes_over_its_placeholder(client, a
     asset = asset_create(
         owner=alice, data=png_of(picture((1600, 1200))), mime="image/png", width=1600, height=1200
     )
-    post = post_publish(author=alice, asset_id=asset.id, visibility="public", caption="hills")
+    post = post_publish(
+        author=alice, asset_id=asset.id, visibility="public", caption="look", alt_text="hills"
+    )
     before = client.get(f"/p/{post.id}/card").content.decode()
     # The placeholder colour, applied by page.js (the policy refuses inline style attributes).
     assert f'data-bg="{asset.placeholder}"' in before
