@@ -58,7 +58,8 @@ async function offer(input) {
     input.focus();
   });
   box.append(quote, " ", use);
-  input.insertAdjacentElement("afterend", box);
+  // After the box's label, not inside it: the label stays the box's name alone.
+  (input.closest("label") || input).insertAdjacentElement("afterend", box);
 }
 
 document.addEventListener("input", (ev) => {
