@@ -13,9 +13,9 @@ Posts are ranked by ``trend_score`` (reactions and remixes with freshness, store
 ranking every one of them would cost far more than the page (docs/search.md has the figures).
 
 Pages are keyset-paginated on (score, id) (tags: (count, tag)); a cursor is opaque to clients.
-Each page is a constant number of queries: posts three (the viewer's hidden set, the page, the
-viewer's reactions), people two (the page's matches, within a savepoint on PostgreSQL, then
-their profiles' counts), tags one.
+Each page is a constant number of queries: posts four (the viewer's hidden set, the ranking,
+the page's posts, the viewer's reactions), people two (the page's matches, within a savepoint on
+PostgreSQL, then their profiles' counts), tags one.
 """
 
 from __future__ import annotations
@@ -151,27 +151,35 @@ def search_posts(*, viewer, q: str, limit: int, cursor: tuple[float, int] | None
         # every database (PostgreSQL's two-argument LOG works in slow NUMERIC).
         + Value(COMMENT_WEIGHT / math.log(10)) * Ln(F("comments_count") + Value(1.0))
     )
-    posts = (
-        Post.objects.filter(id__in=candidates)
+    ranked = Post.objects.filter(id__in=candidates).annotate(search_score=score)
+    if cursor is not None:
+        ranked = ranked.filter(
+            Q(search_score__lt=cursor[0]) | Q(search_score=cursor[0], id__lt=cursor[1])
+        )
+    top = list(
+        ranked.order_by("-search_score", "-id").values_list("id", "search_score")[: limit + 1]
+    )
+    more = len(top) > limit
+    top = top[:limit]
+    # The page's posts with what a feed item shows, apart: joined before the ranking, every
+    # candidate would be joined to its author, asset and record and most of them thrown away.
+    page = (
+        Post.objects.filter(id__in=[pk for pk, _ in top])
         .select_related("author", "asset")
         .annotate(
             asset_provenance_id=F("asset__provenance__id"),
             remix_of_deleted_at=F("remix_of__author__deletion_requested_at"),
-            search_score=score,
         )
+        .in_bulk()
     )
-    if cursor is not None:
-        posts = posts.filter(
-            Q(search_score__lt=cursor[0]) | Q(search_score=cursor[0], id__lt=cursor[1])
-        )
-    rows = list(posts.order_by("-search_score", "-id")[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if rows else None
-    return Page(
-        items=rows,
-        next_cursor=_cursor_encode(last.search_score, last.id) if more and last else None,
-    )
+    rows = []
+    for pk, post_score in top:
+        if pk in page:  # deleted between the two queries: left out
+            page[pk].search_score = post_score
+            rows.append(page[pk])
+    last = top[-1] if top else None
+    next_cursor = _cursor_encode(last[1], last[0]) if more and last else None  # (score, id)
+    return Page(items=rows, next_cursor=next_cursor)
 
 
 # --- people -------------------------------------------------------------------------------------
