@@ -17,11 +17,16 @@ from pathlib import Path
 import pytest
 
 _run = f"t{os.getpid()}"
-os.environ.setdefault("CHANNELS_PREFIX", f"vivid-{_run}")
-os.environ.setdefault("CACHE_PREFIX", f"vivid-{_run}")
-os.environ.setdefault("CELERY_PREFIX", f"vivid-{_run}:")
+# A pytest-xdist worker inherits the environment of the process that started it, names included:
+# each worker takes its own, or the workers would share groups, caches and Celery queues (one
+# worker's Celery thread running another's tasks against the wrong database, one test hearing
+# another's socket events).
+_name = os.environ.__setitem__ if os.environ.get("PYTEST_XDIST_WORKER") else os.environ.setdefault
+_name("CHANNELS_PREFIX", f"vivid-{_run}")
+_name("CACHE_PREFIX", f"vivid-{_run}")
+_name("CELERY_PREFIX", f"vivid-{_run}:")
 # And its own test database, so two runs on one machine never drop each other's.
-os.environ.setdefault("VIVID_TEST_DB_SUFFIX", f"_{_run}")
+_name("VIVID_TEST_DB_SUFFIX", f"_{_run}")
 # Worker and socket threads close their connections after each task or event, so the test
 # database can be dropped at the end.
 os.environ.setdefault("CONN_MAX_AGE", "0")
