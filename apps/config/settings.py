@@ -431,6 +431,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("id", "Bahasa Indonesia")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Date formats per language (apps/config/formats/<lang>/formats.py): "7 Desember 2026".
+FORMAT_MODULE_PATH = ["apps.config.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
