@@ -98,3 +98,75 @@ def alt_suggestion_for(*, asset_id: int, owner) -> str:
     if asset is None:
         raise ApplicationError("not_found", "Not found.")
     return alt_suggestion(asset=asset)
+
+
+# --- a hidden prompt stays hidden, even quoted in alt text ----------------------------------
+#
+# The suggestion quotes the prompt. A creator who adopts it and hides the prompt (now, later, or
+# on another post repeating the same prompt: ``prompt_hidden_ids``'s rule) would show the prompt
+# to everyone through the alt text, so such an alt text is refused, or cleared when hiding.
+
+_SHORT_PROMPT = 12  # characters: a shorter prompt counts as quoted only when it is all there is
+
+
+def _norm(text: str) -> str:
+    return " ".join((text or "").split()).casefold()
+
+
+def quotes_prompt(alt_text: str, prompt: str) -> bool:
+    """Whether ``alt_text`` repeats ``prompt`` (case and spacing aside)."""
+    alt, said = _norm(alt_text), _norm(prompt)
+    if not alt or not said:
+        return False
+    if len(said) >= _SHORT_PROMPT:
+        return said in alt
+    return alt == said or alt.endswith(": " + said)
+
+
+def prompt_of(asset) -> str:
+    job = getattr(asset, "job", None)
+    return (getattr(job, "prompt", "") or "") if job is not None else ""
+
+
+def prompt_hidden(*, author_id: int, prompt: str, hide_prompt: bool) -> bool:
+    """Whether ``prompt`` is hidden from others: on this post, or on any post of its author that
+    repeats it (edits carry their source's prompt)."""
+    if hide_prompt:
+        return True
+    if not prompt:
+        return False
+    from apps.posts.models import Post
+
+    return Post.objects.filter(
+        author_id=author_id, hide_prompt=True, asset__job__prompt=prompt
+    ).exists()
+
+
+def alt_text_check_hidden(*, alt_text: str, prompt: str, author_id: int, hide_prompt: bool) -> None:
+    """Refuse (400) alt text that repeats a prompt its author hides."""
+    if quotes_prompt(alt_text, prompt) and prompt_hidden(
+        author_id=author_id, prompt=prompt, hide_prompt=hide_prompt
+    ):
+        raise _invalid(
+            "This repeats your hidden prompt, and alt text is shown to everyone: describe the"
+            " picture in other words, or leave it empty."
+        )
+
+
+def alt_texts_clear_quoting(*, author_id: int, prompt: str) -> list[int]:
+    """When a prompt becomes hidden: clear the author's alt texts that repeat it (their posts
+    then show the generic alternative). Returns the ids of the posts changed."""
+    from apps.posts.models import Post
+
+    if not prompt:
+        return []
+    quoting = [
+        post_id
+        for post_id, alt in Post.objects.filter(author_id=author_id, asset__job__prompt=prompt)
+        .exclude(alt_text="")
+        .values_list("id", "alt_text")
+        if quotes_prompt(alt, prompt)
+    ]
+    if quoting:
+        Post.objects.filter(id__in=quoting).update(alt_text="")
+    return quoting

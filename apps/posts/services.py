@@ -12,7 +12,12 @@ from apps.core import outbox
 from apps.core.exceptions import ApplicationError
 from apps.core.ids import EPOCH_MS, new_id
 from apps.media.models import Asset
-from apps.posts.alt import alt_text_clean
+from apps.posts.alt import (
+    alt_text_check_hidden,
+    alt_text_clean,
+    alt_texts_clear_quoting,
+    prompt_of,
+)
 from apps.posts.models import REACTION_KINDS, Comment, Post, PostTag, Reaction
 from apps.posts.selectors import comment_get, post_get_visible, remix_parent_check
 from apps.posts.text import hashtags, mentions
@@ -89,6 +94,9 @@ def post_publish(
             "invalid", gettext_lazy("Some fields are not valid."), fields={"visibility": ["?"]}
         )
     alt_text = alt_text_clean(alt_text)  # 400 before anything is written
+    alt_text_check_hidden(
+        alt_text=alt_text, prompt=prompt_of(asset), author_id=author.pk, hide_prompt=hide_prompt
+    )
     from apps.moderation.services import publish_check
 
     publish_check(asset=asset)  # protected names: refused, or held until a moderator clears it
@@ -157,9 +165,17 @@ def post_update(
     if post.author_id != user.pk:
         raise ApplicationError("forbidden", gettext_lazy("Only the author can change a post."))
     changed = []
+    prompt = prompt_of(post.asset)
+    hiding = hide_prompt is True and not post.hide_prompt
     if alt_text is not None:
         alt_text = alt_text_clean(alt_text)
         if alt_text != post.alt_text:
+            alt_text_check_hidden(
+                alt_text=alt_text,
+                prompt=prompt,
+                author_id=user.pk,
+                hide_prompt=post.hide_prompt if hide_prompt is None else hide_prompt,
+            )
             post.alt_text = alt_text
             changed.append("alt_text")
     if hide_prompt is not None and hide_prompt != post.hide_prompt:
@@ -168,6 +184,9 @@ def post_update(
     if changed:
         with transaction.atomic():
             post.save(update_fields=changed)
+            # Alt texts repeating the prompt would show it: the generic alternative instead.
+            if hiding and post.id in alt_texts_clear_quoting(author_id=user.pk, prompt=prompt):
+                post.alt_text = ""
             search.post_index(post_id=post.id)  # a hidden prompt leaves the public vector
     return post
 

@@ -125,7 +125,8 @@ def _alt_form_context(request, post, *, draft: str | None = None, errors=()) -> 
     return {
         "alt_form": {
             "value": post.alt_text if draft is None else draft,
-            "suggestion": alt_suggestion(asset=post.asset),
+            # Not while the prompt is hidden: alt text repeating it would be refused.
+            "suggestion": "" if post.hide_prompt else alt_suggestion(asset=post.asset),
             "max": ALT_TEXT_MAX,
             "errors": list(errors),
         }
@@ -256,12 +257,18 @@ def react(request, post_id: int):
 @require_POST
 def prompt_visibility(request, post_id: int):
     """The author hides the prompt from everyone else (``hide=1``) or shows it again."""
+    hide = request.POST.get("hide") == "1"
     try:
-        services.post_update(
-            user=request.user, post_id=post_id, hide_prompt=request.POST.get("hide") == "1"
-        )
+        before = selectors.post_get_visible(post_id=post_id, viewer=request.user).alt_text
+        post = services.post_update(user=request.user, post_id=post_id, hide_prompt=hide)
     except ApplicationError as e:
         raise Http404 from e
+    if hide and before and not post.alt_text:
+        messages.info(
+            request,
+            "Your alt text repeated the prompt, so it was cleared: people now hear a generic "
+            "description. Write one in other words with “Add alt text”.",
+        )
     return redirect("posts:detail", post_id=post_id)
 
 

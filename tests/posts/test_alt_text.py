@@ -204,7 +204,7 @@ def test_the_suggestion_is_offered_to_the_creator_alone(api, alice, bob, anon):
     assert anon.get(f"/api/v1/assets/{asset.id}/alt-suggestion").status_code in (401, 403)
 
     # Published with empty alt text: the author's page offers the sentence, and adopts it.
-    post = publish(api, alice, asset, hide_prompt=True)
+    post = publish(api, alice, asset)
     page = site(alice).get(f"/p/{post['id']}").content.decode()
     assert f"AI-generated image: {SECRET}" in page
     response = site(alice).post(f"/p/{post['id']}/alt", {"alt_text": "", "use_suggestion": "1"})
@@ -279,3 +279,53 @@ def test_viewers_never_get_the_prompt_as_alt(api, alice, bob, carol, make_user):
             assert "red kite" not in " ".join(a or "" for a in alts), url
     # The control: the creator's own page shows her prompt (the scan would see a leak).
     assert "quillowrath" in site(alice).get(f"/p/{hidden['id']}").content.decode()
+
+
+def test_alt_text_may_not_repeat_a_hidden_prompt(api, alice, bob):
+    asset = generated_asset(api, alice, SECRET)
+    suggestion = f"AI-generated image: {SECRET}"
+    body = {"asset_id": str(asset.id), "visibility": "public", "hide_prompt": True}
+    # Publishing with the prompt hidden and the suggestion (or a reworded copy) as alt: refused.
+    for alt in (suggestion, f"{SECRET.upper()}, pink sky"):
+        response = api(alice).post("/api/v1/posts", {**body, "alt_text": alt}, format="json")
+        assert response.status_code == 400, response.content
+        assert "alt_text" in response.json()["error"]["fields"]
+    assert not Post.objects.filter(asset=asset).exists()
+
+    # Public prompt, suggestion adopted: allowed. Hiding the prompt later clears that alt text.
+    post = publish(api, alice, asset, alt_text=suggestion)
+    assert post["alt_text"] == suggestion
+    hidden = api(alice).patch(f"/api/v1/posts/{post['id']}", {"hide_prompt": True}, format="json")
+    assert hidden.status_code == 200
+    assert hidden.json()["alt_text"] == ""
+    page = site(bob).get(f"/p/{post['id']}").content.decode()
+    assert not any(w in page.lower() for w in SECRET_WORDS)
+    assert media_of(page).imgs[0]["alt"] == "AI-generated image by @alice"
+    # And it cannot be put back while hidden; other words can.
+    again = api(alice).patch(f"/api/v1/posts/{post['id']}", {"alt_text": suggestion}, format="json")
+    assert again.status_code == 400
+    fine = api(alice).patch(f"/api/v1/posts/{post['id']}", {"alt_text": ALT}, format="json")
+    assert fine.status_code == 200 and fine.json()["alt_text"] == ALT
+
+
+def test_hiding_the_prompt_on_the_page_tells_the_author_the_alt_was_cleared(api, alice, bob):
+    asset = generated_asset(api, alice, SECRET)
+    post = publish(api, alice, asset, alt_text=f"AI-generated image: {SECRET}")
+    response = site(alice).post(f"/p/{post['id']}/prompt", {"hide": "1"}, follow=True)
+    assert response.status_code == 200
+    assert "alt text repeated the prompt" in response.content.decode()
+    assert Post.objects.get(id=post["id"]).alt_text == ""
+    page = site(bob).get(f"/p/{post['id']}").content.decode()
+    assert not any(w in page.lower() for w in SECRET_WORDS)
+
+
+def test_no_suggestion_on_the_page_while_the_prompt_is_hidden(api, alice):
+    post = publish(api, alice, generated_asset(api, alice, SECRET), hide_prompt=True)
+    page = site(alice).get(f"/p/{post['id']}").content.decode()
+    assert 'data-testid="alt-form"' in page and 'data-testid="alt-suggestion"' not in page
+    refused = site(alice).post(
+        f"/p/{post['id']}/alt", {"alt_text": f"AI-generated image: {SECRET}"}
+    )
+    assert refused.status_code == 400
+    assert "hidden prompt" in refused.content.decode()
+    assert Post.objects.get(id=post["id"]).alt_text == ""

@@ -58,6 +58,12 @@ async function offer(input) {
     input.focus();
   });
   box.append(quote, " ", use);
+  // Alt text is public: no offer of the prompt while "Hide the prompt" is ticked.
+  const hide = input.form?.querySelector('input[name="hide_prompt"]');
+  box.hidden = Boolean(hide?.checked);
+  hide?.addEventListener("change", () => {
+    box.hidden = hide.checked;
+  });
   // After the box's label, not inside it: the label stays the box's name alone.
   (input.closest("label") || input).insertAdjacentElement("afterend", box);
 }
