@@ -1,5 +1,6 @@
 from allauth.account.forms import LoginForm as AllauthLoginForm
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.adapter import RETRY_AFTER_ATTR
 
@@ -13,7 +14,7 @@ class SignupForm(forms.Form):
 class AvatarForm(forms.Form):
     # The file is checked by media's untrusted-upload entry point, not by the form.
     file = forms.FileField(
-        label="Profile picture",
+        label=_("Profile picture"),
         widget=forms.ClearableFileInput(
             attrs={"accept": "image/png,image/jpeg,image/webp,image/gif"}
         ),
@@ -22,19 +23,19 @@ class AvatarForm(forms.Form):
 
 class PasswordChangeForm(forms.Form):
     old_password = forms.CharField(
-        label="Current password", max_length=256, strip=False, widget=forms.PasswordInput
+        label=_("Current password"), max_length=256, strip=False, widget=forms.PasswordInput
     )
     new_password = forms.CharField(
-        label="New password", max_length=256, strip=False, widget=forms.PasswordInput
+        label=_("New password"), max_length=256, strip=False, widget=forms.PasswordInput
     )
     new_password_again = forms.CharField(
-        label="New password, again", max_length=256, strip=False, widget=forms.PasswordInput
+        label=_("New password, again"), max_length=256, strip=False, widget=forms.PasswordInput
     )
 
     def clean(self):
         data = super().clean()
         if data.get("new_password") != data.get("new_password_again"):
-            self.add_error("new_password_again", "The two new passwords differ.")
+            self.add_error("new_password_again", _("The two new passwords differ."))
         return data
 
 
@@ -48,7 +49,7 @@ class LoginForm(AllauthLoginForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         field = self.fields.pop("login")
-        field.label = "Username"
+        field.label = _("Username")
         field.max_length = 150
         field.widget.attrs.update({"autocomplete": "username", "autofocus": True})
         self.fields = {"username": field, **self.fields}

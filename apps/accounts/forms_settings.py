@@ -8,15 +8,16 @@ import datetime as dt
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts import services
 from apps.accounts.models import User
 
 
 class ProfileForm(forms.Form):
-    display_name = forms.CharField(label="Display name", max_length=60, required=False)
+    display_name = forms.CharField(label=_("Display name"), max_length=60, required=False)
     bio = forms.CharField(
-        label="Bio", max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 4})
+        label=_("Bio"), max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 4})
     )
 
     def __init__(self, *args, user: User, **kwargs):
@@ -30,12 +31,12 @@ class ProfileForm(forms.Form):
         # One row per link the profile may show; a row left empty is no link.
         for i in range(services.PROFILE_LINKS_MAX):
             self.fields[f"link_label_{i}"] = forms.CharField(
-                label=f"Link {i + 1} label",
+                label=_("Link %(n)s label") % {"n": i + 1},
                 max_length=services.PROFILE_LINK_LABEL_MAX,
                 required=False,
             )
             self.fields[f"link_url_{i}"] = forms.CharField(
-                label=f"Link {i + 1} address",
+                label=_("Link %(n)s address") % {"n": i + 1},
                 max_length=services.PROFILE_LINK_URL_MAX,
                 required=False,
                 widget=forms.URLInput(attrs={"placeholder": "https://"}),
@@ -60,46 +61,46 @@ class ProfileForm(forms.Form):
 
 class PrivacyForm(forms.Form):
     is_private = forms.BooleanField(
-        label="Private account: only followers you approve see your posts", required=False
+        label=_("Private account: only followers you approve see your posts"), required=False
     )
     sensitive_media = forms.ChoiceField(
-        label="Sensitive media",
+        label=_("Sensitive media"),
         choices=[
-            ("show", "Show"),
-            ("blur", "Blur until I click"),
-            ("hide", "Hide from my feeds"),
+            ("show", _("Show")),
+            ("blur", _("Blur until I click")),
+            ("hide", _("Hide from my feeds")),
         ],
         widget=forms.RadioSelect,
     )
 
 
 EXPIRY_CHOICES = [
-    ("never", "Never"),
-    ("7", "In 7 days"),
-    ("30", "In 30 days"),
-    ("90", "In 90 days"),
-    ("date", "On a date"),
+    ("never", _("Never")),
+    ("7", _("In 7 days")),
+    ("30", _("In 30 days")),
+    ("90", _("In 90 days")),
+    ("date", _("On a date")),
 ]
 SCOPE_LABELS = {
-    "read": "read: see what you can see",
-    "write": "write: post, comment, react, follow, generate",
-    "moderate": "moderate: act as a moderator",
+    "read": _("read: see what you can see"),
+    "write": _("write: post, comment, react, follow, generate"),
+    "moderate": _("moderate: act as a moderator"),
 }
 
 
 class TokenForm(forms.Form):
     name = forms.CharField(
-        label="Name", max_length=100, help_text="What the token is for, e.g. “backup script”."
+        label=_("Name"), max_length=100, help_text=_("What the token is for, e.g. “backup script”.")
     )
-    scopes = forms.MultipleChoiceField(label="Scopes", widget=forms.CheckboxSelectMultiple)
+    scopes = forms.MultipleChoiceField(label=_("Scopes"), widget=forms.CheckboxSelectMultiple)
     expiry = forms.ChoiceField(
-        label="Expires", choices=EXPIRY_CHOICES, initial="90", widget=forms.RadioSelect
+        label=_("Expires"), choices=EXPIRY_CHOICES, initial="90", widget=forms.RadioSelect
     )
     expires_on = forms.DateField(
-        label="Expiry date",
+        label=_("Expiry date"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The token works until the end of that day (UTC).",
+        help_text=_("The token works until the end of that day (UTC)."),
     )
 
     def __init__(self, *args, user: User, **kwargs):
@@ -121,7 +122,7 @@ class TokenForm(forms.Form):
         if expiry == "date":
             day = data.get("expires_on")
             if day is None:
-                self.add_error("expires_on", "Choose the day the token stops working.")
+                self.add_error("expires_on", _("Choose the day the token stops working."))
             else:
                 # The start of the next day in UTC: the token works through the chosen day.
                 data["expires_at"] = dt.datetime.combine(

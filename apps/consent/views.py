@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from apps.consent import selectors, services
@@ -13,10 +14,10 @@ from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams
 
 POLICY_LABELS = {
-    "nobody": "Nobody but me",
-    "approved": "Only people I approve",
-    "followers": "My followers and people I approve",
-    "everyone": "Everyone",
+    "nobody": _("Nobody but me"),
+    "approved": _("Only people I approve"),
+    "followers": _("My followers and people I approve"),
+    "everyone": _("Everyone"),
 }
 
 
