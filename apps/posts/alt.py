@@ -107,6 +107,7 @@ def alt_suggestion_for(*, asset_id: int, owner) -> str:
 # to everyone through the alt text, so such an alt text is refused, or cleared when hiding.
 
 _SHORT_PROMPT = 12  # characters: a shorter prompt counts as quoted only when it is all there is
+_QUOTE_RUN = 40  # characters of a longer prompt that, found in the alt text, count as quoting it
 
 
 def _norm(text: str) -> str:
@@ -114,13 +115,18 @@ def _norm(text: str) -> str:
 
 
 def quotes_prompt(alt_text: str, prompt: str) -> bool:
-    """Whether ``alt_text`` repeats ``prompt`` (case and spacing aside)."""
+    """Whether ``alt_text`` repeats ``prompt`` (case and spacing aside): all of it, or any run of
+    ``_QUOTE_RUN`` characters of it from a word's start (the suggestion cuts a long prompt short,
+    and a copy may be edited at either end)."""
     alt, said = _norm(alt_text), _norm(prompt)
     if not alt or not said:
         return False
-    if len(said) >= _SHORT_PROMPT:
-        return said in alt
-    return alt == said or alt.endswith(": " + said)
+    if len(said) < _SHORT_PROMPT:
+        return alt == said or alt.endswith(": " + said)
+    if said in alt:
+        return True
+    starts = [0] + [i + 1 for i, ch in enumerate(said) if ch == " "]
+    return any(said[i : i + _QUOTE_RUN] in alt for i in starts if len(said) - i >= _QUOTE_RUN)
 
 
 def prompt_of(asset) -> str:

@@ -329,3 +329,25 @@ def test_no_suggestion_on_the_page_while_the_prompt_is_hidden(api, alice):
     assert refused.status_code == 400
     assert "hidden prompt" in refused.content.decode()
     assert Post.objects.get(id=post["id"]).alt_text == ""
+
+
+def test_what_counts_as_repeating_the_prompt():
+    from apps.posts.alt import alt_suggestion, quotes_prompt
+
+    assert quotes_prompt(f"AI-generated image: {SECRET}", SECRET)
+    assert quotes_prompt(f"  {SECRET.upper()}  ", SECRET)
+    assert not quotes_prompt("A lighthouse on a cliff", SECRET)
+    assert quotes_prompt("AI-generated image: red cat", "red cat")
+    assert not quotes_prompt("A red cat asleep on a mat", "red cat")  # short: only all of it
+    long_prompt = " ".join(f"quillowrath{i} over bramblefjord" for i in range(40))
+
+    class Job:
+        prompt = long_prompt
+
+    class Asset:
+        kind, job = "image", Job()
+
+    cut = alt_suggestion(asset=Asset())
+    assert cut.endswith("…") and len(cut) < len(long_prompt)
+    assert quotes_prompt(cut, long_prompt)  # the suggestion cut short still repeats it
+    assert quotes_prompt("a picture of " + long_prompt[100:160] + " at night", long_prompt)
