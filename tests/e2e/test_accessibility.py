@@ -132,6 +132,22 @@ def test_reactions_by_keyboard_and_a_skip_link(live_stack, browser_page):
         "aria-pressed", "false"
     )
 
+    # The Save menu: focus moves in, Tab and Shift+Tab stay inside, Escape gives it back to Save.
+    save = page.get_by_test_id("save-button").first
+    save.focus()
+    page.keyboard.press("Enter")
+    menu = page.get_by_test_id("save-menu")
+    expect(menu).to_be_visible()
+    inside = "() => !!document.activeElement.closest('[data-testid=save-menu]')"
+    page.wait_for_function(inside)
+    for key in ["Tab"] * 6 + ["Shift+Tab"] * 6:
+        page.keyboard.press(key)
+        assert page.evaluate(inside), f"focus left the Save menu after {key}"
+    assert not (problems := _axe_problems(page)), "\n".join(problems)  # with the menu open
+    page.keyboard.press("Escape")
+    expect(menu).to_have_count(0)
+    expect(save).to_be_focused()
+
 
 def _video_post(live_stack, token: str) -> dict:
     job = api(
