@@ -33,6 +33,10 @@ def test_small_seed_is_consistent_and_browsable(api, settings):
     home = api(demo).get("/api/v1/feed/home").json()["items"]
     assert home and all(i["author"]["username"] != "bench" for i in home)
     assert len(api(None).get("/api/v1/feed/public?sort=trending").json()["items"]) == 20
+    # Seeded posts can be searched like published ones.
+    tag = PostTag.objects.filter(post__visibility="public").values_list("tag", flat=True)[0]
+    found = api(None).get(f"/api/v1/search?type=posts&q={tag}").json()["items"]
+    assert found and all(tag in (i["caption"] or "").lower() for i in found[:5])
 
     with pytest.raises(CommandError):
         call_command("seed", scale="small")  # not on top of existing users

@@ -219,6 +219,12 @@ class Command(BaseCommand):
             with connection.cursor() as cursor:
                 for table in ("accounts_user", "social_follow", "posts_post", "posts_reaction"):
                     cursor.execute(f"ANALYZE {table}")
+        # Posts were loaded in bulk, past the publish service: index them for search.
+        from apps.search.services import index_rebuild, tag_counts_refresh
+
+        indexed = index_rebuild()
+        tag_counts_refresh()
+        self._say(f"indexed {indexed} posts for search")
         self._say(
             f"seeded {scale}: {self.spec.users} users, {len(post_ids)} posts in "
             f"{time.monotonic() - started:.1f} s (log in as demo / {SEED_PASSWORD})"
