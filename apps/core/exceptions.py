@@ -42,6 +42,9 @@ class ApplicationError(Exception):
         fields: dict[str, list[str]] | None = None,
         retry_after: int | None = None,
     ) -> None:
+        # A lazy (translatable) message becomes text here, in the language of the request that
+        # raised it, so that it joins and formats like any string.
+        message = str(message)
         super().__init__(message)
         if code not in self.STATUS:
             raise ValueError(f"unknown error code {code!r}")
