@@ -351,3 +351,23 @@ def test_what_counts_as_repeating_the_prompt():
     assert cut.endswith("…") and len(cut) < len(long_prompt)
     assert quotes_prompt(cut, long_prompt)  # the suggestion cut short still repeats it
     assert quotes_prompt("a picture of " + long_prompt[100:160] + " at night", long_prompt)
+
+
+def test_hiding_a_prompt_clears_its_quotes_on_the_authors_other_posts(api, alice, bob):
+    suggestion = f"AI-generated image: {SECRET}"
+    first = publish(api, alice, generated_asset(api, alice, SECRET), alt_text=suggestion)
+    second = publish(api, alice, generated_asset(api, alice, SECRET), alt_text=suggestion)
+    other = publish(api, alice, generated_asset(api, alice, "a red kite"), alt_text=ALT)
+    response = api(alice).patch(
+        f"/api/v1/posts/{first['id']}", {"hide_prompt": True}, format="json"
+    )
+    assert response.status_code == 200
+    assert Post.objects.get(id=second["id"]).alt_text == ""  # same prompt, hidden there now
+    assert Post.objects.get(id=other["id"]).alt_text == ALT
+    page = site(bob).get(f"/p/{second['id']}").content.decode()
+    assert not any(w in page.lower() for w in SECRET_WORDS)
+    # While hidden on one post, the same prompt may not come back as alt text on another.
+    again = api(alice).patch(
+        f"/api/v1/posts/{second['id']}", {"alt_text": suggestion}, format="json"
+    )
+    assert again.status_code == 400

@@ -47,7 +47,9 @@ def remix_url(context, post) -> str:
     user = context.get("user")
     query: dict = {"remix_of": post.id}
     job = getattr(post.asset, "job", None)
-    if job is not None and (not post.hide_prompt or (user and user.pk == post.author_id)):
+    own = bool(user and user.pk == post.author_id)
+    # Hidden also when the author hides the same prompt on another post (an edit repeats it).
+    if job is not None and (own or not _prompt_hidden(post, job)):
         params = job.params or {}
         query.update({"prompt": job.prompt, "kind": job.kind, "seed": job.seed})
         if job.negative_prompt:
@@ -58,3 +60,9 @@ def remix_url(context, post) -> str:
         if params.get("duration_s"):
             query["duration_s"] = min(20, max(1, round(params["duration_s"])))
     return f"{reverse('generation:create')}?{urlencode(query)}"
+
+
+def _prompt_hidden(post, job) -> bool:
+    from apps.posts.alt import prompt_hidden
+
+    return prompt_hidden(author_id=post.author_id, prompt=job.prompt, hide_prompt=post.hide_prompt)
