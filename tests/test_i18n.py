@@ -27,10 +27,9 @@ CATALOGS = sorted(LOCALE.glob("*/LC_MESSAGES/*.po"))
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|\{\w*\}")
 
 
-@pytest.fixture(autouse=True)
-def _compiled(settings):
+def ensure_compiled() -> None:
     """The .mo files are built by `make install` (never committed); a bare pytest run builds
-    them here when they are missing or older than their .po, then drops cached catalogs."""
+    them here when they are missing or older than their .po."""
     stale = [
         po
         for po in CATALOGS
@@ -43,7 +42,12 @@ def _compiled(settings):
         with open(LOCALE / ".compile.lock", "w") as lock:  # several test processes at once
             fcntl.flock(lock, fcntl.LOCK_EX)
             call_command("compilemessages", locale=["id"], verbosity=0)
-    settings.LOCALE_PATHS = list(django_settings.LOCALE_PATHS)  # resets Django's catalogs
+
+
+@pytest.fixture(autouse=True)
+def _compiled(settings):
+    ensure_compiled()
+    settings.LOCALE_PATHS = list(django_settings.LOCALE_PATHS)  # drops Django's cached catalogs
 
 
 def signed_in(user, **headers) -> Client:
