@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import Http404, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams, paginate
@@ -108,14 +109,14 @@ def create(request):
 
 # --- Library --------------------------------------------------------------------------------
 
-KIND_FILTERS = [("", "All"), ("image", "Images"), ("video", "Videos")]
+KIND_FILTERS = [("", _("All")), ("image", _("Images")), ("video", _("Videos"))]
 STATUS_FILTERS = [
-    ("", "Any status"),
-    ("running", "Running"),
-    ("queued", "Queued"),
-    ("succeeded", "Done"),
-    ("failed", "Failed"),
-    ("canceled", "Canceled"),
+    ("", _("Any status")),
+    ("running", _("Running")),
+    ("queued", _("Queued")),
+    ("succeeded", _("Done")),
+    ("failed", _("Failed")),
+    ("canceled", _("Canceled")),
 ]
 
 
