@@ -2,6 +2,7 @@
 // creator's own prompt in the publish forms (Create, Library), and on the post page "Use the
 // suggestion" fills the box for editing instead of saving at once. Everything works without this
 // module: the forms post, the server checks the bounds and offers the suggestion itself.
+import { gettext, interpolate } from "./i18n.js";
 
 const suggestions = new Map(); // asset id -> Promise<string>
 
@@ -10,7 +11,8 @@ function count(input) {
   if (!out) return;
   const max = Number(input.getAttribute("maxlength")) || 1500;
   const left = max - input.value.length;
-  out.textContent = `${input.value.length} / ${max} characters${left < 0 ? " — too long" : ""}`;
+  const counted = interpolate(gettext("%(used)s / %(max)s characters"), { used: input.value.length, max });
+  out.textContent = left < 0 ? `${counted} — ${gettext("too long")}` : counted;
 }
 
 function assetIdOf(input) {
@@ -44,14 +46,14 @@ async function offer(input) {
   const box = document.createElement("p");
   box.className = "muted small";
   box.dataset.altOffer = "";
-  box.append("Suggested from your prompt: ");
+  box.append(`${gettext("Suggested from your prompt:")} `);
   const quote = document.createElement("q");
   quote.textContent = text;
   const use = document.createElement("button");
   use.type = "button";
   use.className = "secondary";
-  use.textContent = "Use the suggestion";
-  use.setAttribute("aria-label", `Use the suggestion as alt text: ${text}`);
+  use.textContent = gettext("Use the suggestion");
+  use.setAttribute("aria-label", interpolate(gettext("Use the suggestion as alt text: %(text)s"), { text }));
   use.addEventListener("click", () => {
     input.value = text;
     count(input);

@@ -3,29 +3,30 @@
 // and publish it. Also exports the small API helpers the Library page shares.
 import { csrfToken, on } from "./live.js";
 import { finalBody, tileLabel, varyBody } from "./ideation.js";
+import { gettext, interpolate, ngettext } from "./i18n.js";
 
 export const FINISHED = ["succeeded", "failed", "canceled"];
 
 // Field names as the forms call them, for validation errors in plain words.
 const FIELD_LABELS = {
-  prompt: "Prompt",
-  negative_prompt: "Negative prompt",
-  kind: "Kind",
-  aspect_ratio: "Aspect ratio",
-  quality: "Quality",
-  count: "Count",
-  duration_s: "Duration",
-  seed: "Seed",
-  likeness: "People in it",
-  backend: "Backend",
-  assets: "Clips",
-  start_s: "Start",
-  end_s: "End",
-  caption: "Caption",
-  visibility: "Visibility",
-  remix_of: "Remix",
-  variation_of: "Picture",
-  variation_strength: "How different",
+  prompt: gettext("Prompt"),
+  negative_prompt: gettext("Negative prompt"),
+  kind: gettext("Kind"),
+  aspect_ratio: gettext("Aspect ratio"),
+  quality: gettext("Quality"),
+  count: gettext("Count"),
+  duration_s: gettext("Duration"),
+  seed: gettext("Seed"),
+  likeness: gettext("People in it"),
+  backend: gettext("Backend"),
+  assets: gettext("Clips"),
+  start_s: gettext("Start"),
+  end_s: gettext("End"),
+  caption: gettext("Caption"),
+  visibility: gettext("Visibility"),
+  remix_of: gettext("Remix"),
+  variation_of: gettext("Picture"),
+  variation_strength: gettext("How different"),
 };
 
 // --- shared with library.js ------------------------------------------------------------------
@@ -42,12 +43,13 @@ export async function request(path, { method = "GET", body } = {}) {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
-    throw new Error("Vivid could not be reached. Check your connection and try again.");
+    throw new Error(gettext("Vivid could not be reached. Check your connection and try again."));
   }
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
     const error = new Error(
-      data?.error?.message || `Something went wrong on our side (error ${response.status}). Please try again.`,
+      data?.error?.message ||
+        interpolate(gettext("Something went wrong on our side (error %(status)s). Please try again."), { status: response.status }),
     );
     error.status = response.status;
     error.data = data?.error;
@@ -59,9 +61,13 @@ export async function request(path, { method = "GET", body } = {}) {
 }
 
 export function waitText(seconds) {
-  if (seconds < 60) return `${seconds} second${seconds === 1 ? "" : "s"}`;
+  if (seconds < 60) {
+    return interpolate(ngettext("%(count)s second", "%(count)s seconds", seconds), { count: seconds });
+  }
   const minutes = Math.ceil(seconds / 60);
-  if (minutes < 60) return `${minutes} minute${minutes === 1 ? "" : "s"}`;
+  if (minutes < 60) {
+    return interpolate(ngettext("%(count)s minute", "%(count)s minutes", minutes), { count: minutes });
+  }
   const hours = Math.floor(minutes / 60);
   const rest = minutes % 60;
   return `${hours} h${rest ? ` ${rest} min` : ""}`;
@@ -69,7 +75,9 @@ export function waitText(seconds) {
 
 export function errorText(err) {
   if (err.data?.code === "quota_exceeded" || err.status === 429) {
-    const when = err.retryAfter ? ` You can try again in ${waitText(err.retryAfter)}.` : "";
+    const when = err.retryAfter
+      ? ` ${interpolate(gettext("You can try again in %(wait)s."), { wait: waitText(err.retryAfter) })}`
+      : "";
     return `${err.message}${when}`;
   }
   const fields = err.data?.fields;
@@ -223,7 +231,7 @@ function createPage(form) {
     button.disabled = !finished;
     gridButton.disabled = !finished;
     cancel.hidden = finished;
-    if (job.status === "failed") showError(errorBox, job.error || "The generation failed. Please try again.");
+    if (job.status === "failed") showError(errorBox, job.error || gettext("The generation failed. Please try again."));
     showResults(job);
     if (finished) loadQuota();
   }
