@@ -117,6 +117,8 @@ def test_an_unknown_language_falls_back_to_english(alice):
     ("path", "indonesian", "english"),
     [
         ("/create", "Prompt negatif", "Negative prompt"),
+        ("/?tab=home", 'Ikuti kreator atau <a href="/create">buat sesuatu</a>.', "Follow creators"),
+        ("/tags/senja", "Belum ada postingan dengan #senja.", "No posts with"),
         ("/library", "Semua yang Anda buat atau sunting", "Everything you generate or edit"),
         ("/notifications", "Notifikasi · Vivid", "Notifications · Vivid"),
         ("/settings/profile", "Simpan profil", "Save profile"),
