@@ -5,6 +5,7 @@
 // through the API and are wired once on the page, so items swapped in later work too.
 import { on } from "./live.js";
 import { errorText, request, seconds } from "./create.js";
+import { gettext, interpolate } from "./i18n.js";
 
 const root = document.getElementById("library");
 const list = document.getElementById("library-items");
@@ -139,7 +140,7 @@ async function edit(item, body, what) {
   say(item, "");
   try {
     const job = await request("edits", { method: "POST", body });
-    say(item, `${what} started. It is at the top of your Library.`);
+    say(item, interpolate(gettext("%(what)s started. It is at the top of your Library."), { what }));
     await insert(job.id);
     if (window.scrollY > 200) window.scrollTo({ top: 0, behavior: "smooth" });
     return job;
@@ -271,9 +272,11 @@ function showStitchOrder() {
   const count = stitchOrder.length;
   stitchBar.hidden = count === 0;
   stitchCount.textContent = `${count} clip${count === 1 ? "" : "s"} picked`;
-  stitchHint.textContent = count < 2 ? "Pick at least two clips, in the order they should play." : "They play in the order you picked them.";
+  stitchHint.textContent = count < 2
+    ? gettext("Pick at least two clips, in the order they should play.")
+    : gettext("They play in the order you picked them.");
   stitchButton.disabled = count < 2;
-  stitchButton.textContent = count >= 2 ? `Stitch ${count} clips` : "Stitch";
+  stitchButton.textContent = count >= 2 ? interpolate(gettext("Stitch %(count)s clips"), { count }) : gettext("Stitch");
 }
 
 stitchButton.addEventListener("click", async () => {
@@ -319,7 +322,7 @@ root.addEventListener("click", async (ev) => {
     }
   } else if (target.dataset.action === "upscale") {
     target.disabled = true;
-    await edit(item, { op: "upscale", assets: [pickedAsset(item)], quality: item.dataset.quality }, "Upscale");
+    await edit(item, { op: "upscale", assets: [pickedAsset(item)], quality: item.dataset.quality }, gettext("Upscale"));
     target.disabled = false;
   } else if (target.dataset.action === "play-selection") {
     playSelection(item);
@@ -387,7 +390,7 @@ root.addEventListener("submit", async (ev) => {
       end_s: Number(end.toFixed(3)),
       quality: item.dataset.quality,
     };
-    if (await edit(item, body, "Trim")) togglePanel(item, "trim", false);
+    if (await edit(item, body, gettext("Trim"))) togglePanel(item, "trim", false);
   } else if (name === "extend") {
     const body = {
       op: "extend",
@@ -395,7 +398,7 @@ root.addEventListener("submit", async (ev) => {
       duration_s: Number(panel.elements.duration_s.value),
       quality: item.dataset.quality,
     };
-    if (await edit(item, body, "Extend")) togglePanel(item, "extend", false);
+    if (await edit(item, body, gettext("Extend"))) togglePanel(item, "extend", false);
   }
   submit.disabled = false;
 });

@@ -2,9 +2,17 @@
 // POST /api/v1/provenance/verify as multipart; the answer (content credentials, exact and near
 // matches with their distance, the best match's record) is shown below. Nothing is kept.
 import { csrfToken } from "./live.js";
+import { gettext, interpolate } from "./i18n.js";
 
 const root = document.getElementById("verify");
 if (root) verifyPage(root);
+
+// Whole phrases, so that each language can order its words.
+function copyLabel(match) {
+  const video = match.kind === "video";
+  if (match.method === "sha256") return video ? gettext("Exact copy of a clip") : gettext("Exact copy of a picture");
+  return video ? gettext("Near copy of a clip") : gettext("Near copy of a picture");
+}
 
 function verifyPage(root) {
   const drop = document.getElementById("verify-drop");
@@ -36,10 +44,10 @@ function verifyPage(root) {
     errorBox.hidden = true;
     result.hidden = true;
     if (file.size > maxBytes) {
-      showError(`The file is larger than ${root.dataset.maxMb} MB.`);
+      showError(interpolate(gettext("The file is larger than %(mb)s MB."), { mb: root.dataset.maxMb }));
       return;
     }
-    status.textContent = `Checking ${file.name}…`;
+    status.textContent = interpolate(gettext("Checking %(name)s…"), { name: file.name });
     const body = new FormData();
     body.append("file", file);
     let response;
@@ -52,16 +60,16 @@ function verifyPage(root) {
       });
     } catch {
       status.textContent = "";
-      showError("Vivid cannot be reached. Check your connection and try again.");
+      showError(gettext("Vivid could not be reached. Check your connection and try again."));
       return;
     }
     const data = await response.json().catch(() => null);
     status.textContent = "";
     if (!response.ok) {
       const error = data?.error;
-      let message = error?.fields?.file?.[0] || error?.message || "The file could not be checked.";
+      let message = error?.fields?.file?.[0] || error?.message || gettext("The file could not be checked.");
       const retry = response.headers.get("Retry-After");
-      if (response.status === 429 && retry) message += ` (wait ${retry} s)`;
+      if (response.status === 429 && retry) message += ` (${interpolate(gettext("wait %(wait)s s"), { wait: retry })})`;
       showError(message);
       return;
     }
@@ -105,24 +113,26 @@ function showCredentials(c2pa) {
   const claims = c2pa.claims || {};
   let state;
   if (!c2pa.present) {
-    state = el("span", { cls: "state none", text: "No content credentials in this file." });
+    state = el("span", { cls: "state none", text: gettext("No content credentials in this file.") });
   } else if (c2pa.valid) {
-    state = el("span", { cls: "state valid", text: "Valid content credentials." });
+    state = el("span", { cls: "state valid", text: gettext("Valid content credentials.") });
   } else {
     const why = (c2pa.validation_errors || []).map((e) => e.code).filter(Boolean).join(", ");
     state = el("span", {
       cls: "state invalid",
-      text: `Content credentials present but not valid${why ? ` (${why})` : ""}: the file was changed after it was signed, or its signer is not trusted.`,
+      text: why
+        ? interpolate(gettext("Content credentials present but not valid (%(why)s): the file was changed after it was signed, or its signer is not trusted."), { why })
+        : gettext("Content credentials present but not valid: the file was changed after it was signed, or its signer is not trusted."),
     });
   }
   line.replaceChildren(state);
   const generator = (claims.generator || []).map((g) => [g.name, g.version].filter(Boolean).join(" ")).join(", ");
   facts(document.getElementById("verify-claims"), [
-    ["Signed by", claims.signer],
-    ["Made with", generator],
+    [gettext("Signed by"), claims.signer],
+    [gettext("Made with"), generator],
     ["AI-generated", claims.ai_generated === undefined ? undefined : claims.ai_generated ? "yes" : "no"],
-    ["Actions", (claims.actions || []).map((a) => a.action).join(", ")],
-    ["Record", c2pa.record_id],
+    [gettext("Actions"), (claims.actions || []).map((a) => a.action).join(", ")],
+    [gettext("Record"), c2pa.record_id],
   ]);
 }
 
@@ -130,17 +140,16 @@ function showMatches(matches) {
   const list = document.getElementById("verify-matches");
   list.replaceChildren();
   if (!matches.length) {
-    list.append(el("li", { cls: "muted", text: "No item on Vivid that you may see matches this file." }));
+    list.append(el("li", { cls: "muted", text: gettext("No item on Vivid that you may see matches this file.") }));
     return;
   }
   for (const m of matches) {
-    const label = m.method === "sha256" ? "Exact copy" : "Near copy";
     const children = [
       el("span", { cls: "badge", text: m.method === "sha256" ? "sha256" : "perceptual" }),
-      el("strong", { text: `${label} of ${m.kind === "video" ? "a clip" : "a picture"}` }),
+      el("strong", { text: copyLabel(m) }),
     ];
-    if (m.post_url) children.push(el("a", { text: "View the post", attrs: { href: m.post_url, "data-testid": "verify-post-link" } }));
-    else children.push(el("span", { cls: "muted", text: "not in a post you can see" }));
+    if (m.post_url) children.push(el("a", { text: gettext("View the post"), attrs: { href: m.post_url, "data-testid": "verify-post-link" } }));
+    else children.push(el("span", { cls: "muted", text: gettext("not in a post you can see") }));
     children.push(el("span", { cls: "distance", text: `distance ${m.distance}` }));
     list.append(el("li", { attrs: { "data-testid": "verify-match", "data-method": m.method, "data-distance": m.distance } }, children));
   }
@@ -153,15 +162,15 @@ function showRecord(record) {
     return;
   }
   facts(document.getElementById("verify-record"), [
-    ["Prompt", record.prompt_hidden ? "hidden by its creator" : record.prompt],
-    ["Negative prompt", record.prompt_hidden ? undefined : record.negative_prompt],
-    ["Creator", record.creator?.username ? `@${record.creator.username}` : undefined],
-    ["Backend", record.backend],
-    ["Model", [record.model, record.model_version].filter(Boolean).join(" ")],
-    ["Seed", record.seed],
-    ["Made", record.created_at ? new Date(record.created_at).toLocaleString() : undefined],
-    ["Record", el("a", { text: record.id, attrs: { href: `/provenance/${record.id}` } })],
-    ["Record hash", record.record_hash],
+    [gettext("Prompt"), record.prompt_hidden ? gettext("hidden by its creator") : record.prompt],
+    [gettext("Negative prompt"), record.prompt_hidden ? undefined : record.negative_prompt],
+    [gettext("Creator"), record.creator?.username ? `@${record.creator.username}` : undefined],
+    [gettext("Backend"), record.backend],
+    [gettext("Model"), [record.model, record.model_version].filter(Boolean).join(" ")],
+    [gettext("Seed"), record.seed],
+    [gettext("Made"), record.created_at ? new Date(record.created_at).toLocaleString(document.documentElement.lang || undefined) : undefined],
+    [gettext("Record"), el("a", { text: record.id, attrs: { href: `/provenance/${record.id}` } })],
+    [gettext("Record hash"), record.record_hash],
   ]);
   box.hidden = false;
 }
