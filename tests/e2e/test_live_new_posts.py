@@ -38,7 +38,7 @@ def test_posts_arriving_below_the_fold_are_counted_in_a_button(live_stack, brows
 
     # Ben reads further down; two posts arrive meanwhile.
     b.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    b.wait_for_function("window.scrollY > 400")
+    b.wait_for_function("() => window.scrollY > 400")
     posted = [
         publish(live_stack, ada["token"], asset, f"newer {n}") for n, asset in enumerate(newer)
     ]
@@ -52,5 +52,5 @@ def test_posts_arriving_below_the_fold_are_counted_in_a_button(live_stack, brows
     # The button takes him to the top and goes away.
     banner.click()
     expect(banner).to_be_hidden()
-    b.wait_for_function("window.scrollY < 50")
+    b.wait_for_function("() => window.scrollY < 50")
     assert not browser_page.problems["b"].errors
