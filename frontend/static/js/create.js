@@ -179,7 +179,7 @@ function createPage(form) {
       const max = Math.min(20, backend.max_duration_s);
       duration.max = String(max);
       if (Number(duration.value) > max) duration.value = String(max);
-      notes.push(`Clips are 1 to ${max} seconds with ${backend.name}.`);
+      notes.push(interpolate(gettext("Clips are 1 to %(max)s seconds with %(backend)s."), { max, backend: backend.name }));
     }
     note.textContent = notes.join(" ");
     note.hidden = !notes.length;
@@ -209,9 +209,10 @@ function createPage(form) {
   async function loadQuota() {
     try {
       const q = await request("generation/quota");
-      quota.textContent =
-        `Today: ${q.used_today} of ${q.daily_budget} units used · ` +
-        `${q.active_jobs} of ${q.max_active_jobs} jobs running`;
+      quota.textContent = interpolate(
+        gettext("Today: %(used)s of %(budget)s units used · %(active)s of %(max)s jobs running"),
+        { used: q.used_today, budget: q.daily_budget, active: q.active_jobs, max: q.max_active_jobs },
+      );
     } catch {
       quota.textContent = "";
     }
@@ -279,9 +280,13 @@ function createPage(form) {
 
   function gridCaption(job, shown, expected) {
     const what = job.params.variation_seed !== undefined
-      ? `${expected} variations around seed ${job.seed}`
-      : `${expected} ${job.params.quality === "draft" ? "draft" : "image"}${expected === 1 ? "" : "s"} of this prompt`;
-    return shown < expected && !FINISHED.includes(job.status) ? `${what}: ${shown} ready` : what;
+      ? interpolate(gettext("%(count)s variations around seed %(seed)s"), { count: expected, seed: job.seed })
+      : job.params.quality === "draft"
+        ? interpolate(ngettext("%(count)s draft of this prompt", "%(count)s drafts of this prompt", expected), { count: expected })
+        : interpolate(ngettext("%(count)s image of this prompt", "%(count)s images of this prompt", expected), { count: expected });
+    return shown < expected && !FINISHED.includes(job.status)
+      ? interpolate(gettext("%(what)s: %(count)s ready"), { what, count: shown })
+      : what;
   }
 
   const canVary = (job) => {
@@ -295,7 +300,9 @@ function createPage(form) {
     const { width, height } = job.params;
     if (width && height) node.style.setProperty("--tile-ratio", String(width / height));
     const label = node.querySelector(".pick span");
-    label.textContent = job.kind === "image" ? `Variation ${i + 1}: rendering…` : "Rendering…";
+    label.textContent = job.kind === "image"
+      ? interpolate(gettext("Variation %(n)s: rendering…"), { n: i + 1 })
+      : gettext("Rendering…");
     node.querySelector(".pick input").disabled = true;
     node.querySelector(".pick").hidden = (job.params.count || 1) < 2;
     return node;
@@ -324,7 +331,7 @@ function createPage(form) {
       actions.hidden = false;
       const finalButton = actions.querySelector(".final-button");
       finalButton.hidden = job.params.quality !== "draft";
-      finalButton.setAttribute("aria-label", `Final of ${tileLabel(asset, i)}`);
+      finalButton.setAttribute("aria-label", interpolate(gettext("Final of %(label)s"), { label: tileLabel(asset, i) }));
       finalButton.addEventListener("click", () => askFinal(job, asset, i, finalButton));
       const varyButton = actions.querySelector(".vary-button");
       varyButton.setAttribute("aria-label", `Vary ${tileLabel(asset, i)}`);
@@ -349,7 +356,7 @@ function createPage(form) {
       const status = document.createElement("p");
       status.className = "final-status muted small";
       figure.append(status);
-      finals.set(finalJob.id, { job: finalJob, figure, label: `Final of ${tileLabel(asset, i)}` });
+      finals.set(finalJob.id, { job: finalJob, figure, label: interpolate(gettext("Final of %(label)s"), { label: tileLabel(asset, i) }) });
       finalsList.prepend(figure);
       finalsBox.hidden = false;
       renderFinal(finalJob);
@@ -370,7 +377,8 @@ function createPage(form) {
     const percent = Math.round(job.progress * 100);
     figure.dataset.status = job.status;
     status.textContent = job.status === "running" ? `${entry.label}: ${percent}%`
-      : job.status === "failed" ? `${entry.label} failed: ${job.error || "please try again."}`
+      : job.status === "failed"
+        ? interpolate(gettext("%(label)s failed: %(error)s"), { label: entry.label, error: job.error || gettext("please try again.") })
       : `${entry.label}: ${job.status}`;
     const asset = job.assets[0];
     if (asset && figure.dataset.assetId !== asset.id) {
@@ -557,7 +565,7 @@ function createPage(form) {
       current = await request("generations", { method: "POST", body });
       if (lockSeed.checked) seed.value = current.seed;
       lastSeed = current.seed;
-      seedNote.textContent = lockSeed.checked ? "" : `Last run used seed ${lastSeed}. Lock it to keep it.`;
+      seedNote.textContent = lockSeed.checked ? "" : interpolate(gettext("Last run used seed %(seed)s. Lock it to keep it."), { seed: lastSeed });
       seedNote.hidden = lockSeed.checked;
       render(current);
       poll(current.id);

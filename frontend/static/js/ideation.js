@@ -1,13 +1,14 @@
 // Ideation on the Create page: what a draft grid's tiles say and what their "Final" and "Vary"
 // buttons ask the API for (POST /api/v1/generations with `variation_of`).
+import { gettext, interpolate } from "./i18n.js";
 
 // "Variation 3, seed 1234" (and the variation's own seed when it was varied): the tile's label
 // and the start of its image's alt text.
 export function tileLabel(asset, i) {
-  const parts = [`Variation ${i + 1}`];
-  if (asset.seed !== undefined && asset.seed !== null) parts.push(`seed ${asset.seed}`);
+  const parts = [interpolate(gettext("Variation %(n)s"), { n: i + 1 })];
+  if (asset.seed !== undefined && asset.seed !== null) parts.push(interpolate(gettext("seed %(seed)s"), { seed: asset.seed }));
   const steps = asset.variations || [];
-  if (steps.length) parts.push(`variation ${steps[steps.length - 1][0]}`);
+  if (steps.length) parts.push(interpolate(gettext("variation %(n)s"), { n: steps[steps.length - 1][0] }));
   return parts.join(", ");
 }
 
