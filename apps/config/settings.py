@@ -518,6 +518,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.schema.header_bounds",
+        "apps.core.schema.exclusive_fields",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
     # --- end OpenAPI errors ---

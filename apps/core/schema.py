@@ -274,3 +274,22 @@ def header_bounds(result: dict[str, Any], generator, request, public) -> dict[st
                 if status in ("429", "503"):
                     response.setdefault("headers", {}).update(RETRY_AFTER)
     return result
+
+
+# Request fields that may not be given together, by request component: the serializer refuses
+# both at once with 400, and the schema says so (``not: {required: [a, b]}``), so that a client
+# generated from it, or a fuzzer, never sends what the server will refuse.
+EXCLUSIVE_FIELDS: dict[str, list[tuple[str, str]]] = {
+    "TokenCreateWithOtpInRequest": [("expires_at", "expires_in_days")],
+}
+
+
+def exclusive_fields(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """Postprocessing hook: ``EXCLUSIVE_FIELDS`` into the request components."""
+    components = result.get("components", {}).get("schemas", {})
+    for name, pairs in EXCLUSIVE_FIELDS.items():
+        if name not in components:
+            continue
+        rules = [{"not": {"required": list(pair)}} for pair in pairs]
+        components[name] = {**components[name], "allOf": rules}
+    return result
