@@ -1,6 +1,7 @@
 // Moderators' live view: the count of open cases in the navigation, and the queue page's rows,
 // kept current from `moderation.case` events on the `moderation` stream. Events are hints: the
 // count is read again from the API; a new or changed row is drawn from the event's case.
+import { gettext, interpolate } from "./i18n.js";
 import { on, subscribe, api } from "./live.js";
 
 const badge = document.getElementById("moderation-badge");
@@ -80,24 +81,24 @@ function row(c) {
   });
   const pick = el("input", {
     type: "checkbox", name: "case_ids", value: c.id, form: "bulk-form",
-    "aria-label": `Select case ${c.id}`, "data-testid": "bulk-select",
+    "aria-label": interpolate(gettext("Select case %(id)s"), { id: c.id }), "data-testid": "bulk-select",
   });
   const reason = el("td", {}, pick, " ", el("span", { class: `badge sev-${c.reason}`, text: c.reason }));
-  if (c.escalated) reason.append(" ", el("span", { class: "badge escalated", text: "escalated" }));
+  if (c.escalated) reason.append(" ", el("span", { class: "badge escalated", text: gettext("escalated") }));
   const link = el("a", { href: `/moderation/cases/${c.id}` });
   if (c.preview?.thumb_url) link.append(el("img", { class: "queue-thumb blurred", src: c.preview.thumb_url, alt: "", width: 48, height: 48 }));
   link.append(" ", describe(c));
   const what = el("td", { class: "preview" }, link);
-  if (c.subject) what.append(" ", el("span", { class: "muted small", text: `by @${c.subject}` }));
+  if (c.subject) what.append(" ", el("span", { class: "muted small", text: interpolate(gettext("by @%(username)s"), { username: c.subject }) }));
   const actions = el("td", { class: "queue-actions" });
-  if (c.assigned_to === me) actions.append(postForm(`/moderation/cases/${c.id}/claim`, "Release", { release: "1" }, "link"));
+  if (c.assigned_to === me) actions.append(postForm(`/moderation/cases/${c.id}/claim`, gettext("Release"), { release: "1" }, "link"));
   else {
-    const claim = postForm(`/moderation/cases/${c.id}/claim`, "Claim");
+    const claim = postForm(`/moderation/cases/${c.id}/claim`, gettext("Claim"));
     claim.querySelector("button").dataset.testid = "claim";
     if (c.assigned_to) claim.querySelector("button").disabled = true;
     actions.append(claim);
   }
-  if (!c.escalated) actions.append(" ", postForm(`/moderation/cases/${c.id}/escalate`, "Escalate", {}, "link"));
+  if (!c.escalated) actions.append(" ", postForm(`/moderation/cases/${c.id}/escalate`, gettext("Escalate"), {}, "link"));
   tr.append(
     reason,
     el("td", { text: c.target.type }),
@@ -133,7 +134,7 @@ function place(c) {
   // Past the last row of a full page the case belongs to a later page: leave it there.
   if (!next && body.rows.length >= 20 && !existing) {
     const note = document.querySelector('[data-testid="new-cases"]');
-    if (note) { note.hidden = false; note.textContent = "New cases further down the queue: reload to see them."; }
+    if (note) { note.hidden = false; note.textContent = gettext("New cases further down the queue: reload to see them."); }
     return;
   }
   fresh.classList.add("fresh");
