@@ -59,10 +59,10 @@ def test_no_settings_page_has_inline_script_style_or_handlers(site, alice, make_
     bodies.append(client.post("/settings/tokens", {"name": "x", "scopes": ["read"]}).content)
     for body in bodies:
         body = body.decode() if isinstance(body, bytes) else body
-        main = body.split("<main>")[1]
-        assert not re.search(r"<script(?![^>]*\bsrc=)", main)
-        assert not re.search(r"\son[a-z]+\s*=", main)
-        assert " style=" not in main
+        assert "<main" in body
+        assert not re.search(r"<script(?![^>]*\bsrc=)", body)
+        assert not re.search(r"\son[a-z]+\s*=", body)
+        assert " style=" not in body
 
 
 def test_profile_saves_name_bio_and_links_and_shows_them_on_the_profile(site, client, alice):
