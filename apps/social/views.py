@@ -9,14 +9,13 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.accounts import services as account_services
 from apps.accounts.models import User
 from apps.accounts.selectors import user_get_by_username
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageParams
 from apps.notifications import selectors as notification_selectors
 from apps.notifications import services as notification_services
-from apps.social import selectors, services
+from apps.social import services
 
 
 def _user(username: str) -> User:
@@ -24,32 +23,6 @@ def _user(username: str) -> User:
         return user_get_by_username(username=username)
     except ApplicationError as e:
         raise Http404 from e
-
-
-@login_required
-def privacy(request):
-    """Private account, sensitive media, follow requests, and the people one blocks or mutes."""
-    if request.method == "POST":
-        sensitive = request.POST.get("sensitive_media", request.user.sensitive_media)
-        if sensitive not in User.SensitiveMedia.values:
-            sensitive = request.user.sensitive_media
-        account_services.user_update(
-            user=request.user,
-            is_private=request.POST.get("is_private") == "on",
-            sensitive_media=sensitive,
-        )
-        messages.success(request, "Saved.")
-        return redirect("social:settings")
-    return render(
-        request,
-        "social/settings.html",
-        {
-            "requests": selectors.follow_requests_pending(user=request.user)[:200],
-            "blocked": selectors.blocked_users(user=request.user)[:500],
-            "muted": selectors.muted_users(user=request.user)[:500],
-            "sensitive_choices": User.SensitiveMedia.values,
-        },
-    )
 
 
 @login_required
@@ -63,7 +36,7 @@ def follow_request_answer(request, username: str):
             services.follow_request_deny(user=request.user, requester=requester)
     except ApplicationError:
         pass  # answered already (another tab)
-    return redirect("social:settings")
+    return redirect("accounts:settings_privacy")
 
 
 @login_required
@@ -79,7 +52,7 @@ def block_toggle(request, username: str):
             messages.success(request, f"You blocked @{other.username}.")
     except ApplicationError as e:
         raise Http404 from e
-    return redirect("social:settings")
+    return redirect("accounts:settings_privacy")
 
 
 @login_required
