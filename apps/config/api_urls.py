@@ -3,8 +3,8 @@
 from django.urls import include, path
 
 from apps.accounts import api as accounts
-from apps.accounts.api_deletion import MeWithDeletionApi
 from apps.accounts import api_export
+from apps.accounts.api_deletion import MeWithDeletionApi
 from apps.generation import api as generation
 from apps.media import api as media
 from apps.notifications import api as notifications
