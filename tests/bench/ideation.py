@@ -42,27 +42,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.bench.databases import bench_database  # noqa: E402
+
 PROMPT = "golden hour mountains above a calm lake, drifting clouds"
 TARGET_GRID_S = 5.0
 TIMEOUT_S = 120.0
-
-
-def _bench_db(base: str) -> str:
-    import psycopg
-
-    parts = urlsplit(base)
-    name = (parts.path.lstrip("/") or "vivid") + "_bench_ideation"
-    url = urlunsplit(parts._replace(path="/" + name))
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return url
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -132,7 +120,7 @@ def main() -> None:
     run = f"bi{os.getpid()}"
     media = tempfile.mkdtemp(prefix="vivid-bench-ideation-")
     env = {
-        "DATABASE_URL": _bench_db(base),
+        "DATABASE_URL": bench_database(base, "ideation"),
         "CHANNELS_PREFIX": f"vivid-{run}",
         "CACHE_PREFIX": f"vivid-{run}",
         "RATE_LIMITS_ENABLED": "0",  # a load, not a person

@@ -47,27 +47,15 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.bench.databases import bench_database  # noqa: E402
+
 PY = sys.executable
 TARGET_P99_S = 2.0
 TIMEOUT_S = 20.0
-
-
-def _bench_db(base: str) -> str:
-    import psycopg
-
-    parts = urlsplit(base)
-    name = (parts.path.lstrip("/") or "vivid") + "_bench_takedown"
-    url = urlunsplit(parts._replace(path="/" + name))
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return url
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -184,7 +172,7 @@ def main() -> None:
     run = f"bt{os.getpid()}"
     workdir = Path(tempfile.mkdtemp(prefix="vivid-bench-takedown-"))
     env = {
-        "DATABASE_URL": _bench_db(base),
+        "DATABASE_URL": bench_database(base, "takedown"),
         "CHANNELS_PREFIX": f"vivid-{run}",
         "CACHE_PREFIX": f"vivid-{run}",
         "RATE_LIMITS_ENABLED": "0",  # a load, not a person

@@ -30,24 +30,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.bench.databases import bench_database  # noqa: E402
+
 BLOCK = 10
-
-
-def _bench_db(base: str) -> str:
-    import psycopg
-
-    parts = urlsplit(base)
-    name = (parts.path.lstrip("/") or "vivid") + "_bench_outbox"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -154,7 +143,7 @@ def main() -> None:
         sys.exit("DATABASE_URL must name a PostgreSQL server")
     run = f"bo{os.getpid()}"
     env = {
-        "DATABASE_URL": _bench_db(base),
+        "DATABASE_URL": bench_database(base, "outbox"),
         "CHANNELS_PREFIX": f"vivid-{run}",
         "CACHE_PREFIX": f"vivid-{run}",
         "RATE_LIMITS_ENABLED": "0",  # a load, not a person

@@ -41,28 +41,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 # Not this folder: its c2pa.py (the credentials benchmark) would shadow the c2pa package.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if p and Path(p).resolve() != _HERE]
 
+from tests.bench.databases import bench_database  # noqa: E402
+
 TARGET_OVERHEAD = 0.10
 TARGET_SCALING = 3.0
-
-
-def _bench_db(base: str) -> str:
-    import psycopg
-
-    parts = urlsplit(base)
-    name = (parts.path.lstrip("/") or "vivid") + "_bench_provenance"
-    url = urlunsplit(parts._replace(path="/" + name))
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return url
 
 
 def _setup() -> None:
@@ -358,7 +346,7 @@ def main() -> None:
         sys.exit("DATABASE_URL must name a PostgreSQL server")
     run = f"bp{os.getpid()}"
     env = {
-        "DATABASE_URL": _bench_db(base),
+        "DATABASE_URL": bench_database(base, "provenance"),
         "CHANNELS_PREFIX": f"vivid-{run}",
         "CACHE_PREFIX": f"vivid-{run}",
         "RATE_LIMITS_ENABLED": "0",  # a load, not a person
