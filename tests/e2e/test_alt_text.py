@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_live_feed import expect_live, sign_up
+from tests.e2e.test_live_feed import draft_on_create, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -19,15 +19,7 @@ PROMPT = "a lighthouse at dawn, watercolor"
 def test_alt_text_offered_published_and_edited(live_stack, browser_page):
     author = browser_page("ines", viewport={"width": 1280, "height": 900})
     sign_up(author, "ines")
-    author.get_by_role("navigation").get_by_role("link", name="Create", exact=True).click()
-    expect_live(author)
-    author.get_by_label("Prompt", exact=True).fill(PROMPT)
-    author.get_by_label("Quality").select_option("draft")
-    author.get_by_role("button", name="Generate").click()
-    expect(author.locator("#progress")).to_have_attribute(
-        "data-status", "succeeded", timeout=45_000
-    )
-    result = author.locator("#results figure.result").first
+    result = draft_on_create(author, PROMPT)
     alt_box = result.locator('textarea[name="alt_text"]')
     alt_box.focus()
     offer = result.locator("[data-alt-offer]")

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_live_feed import expect_live, sign_up
+from tests.e2e.test_live_feed import draft_on_create, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -18,15 +18,7 @@ PROMPT = "zebraquokka lanternfish harbour at dusk"
 def test_a_prompt_hidden_when_publishing_stays_with_its_author(live_stack, browser_page):
     author = browser_page("hana", viewport={"width": 1280, "height": 900})
     sign_up(author, "hana")
-    author.get_by_role("navigation").get_by_role("link", name="Create", exact=True).click()
-    expect_live(author)
-    author.get_by_label("Prompt", exact=True).fill(PROMPT)
-    author.get_by_label("Quality").select_option("draft")
-    author.get_by_role("button", name="Generate").click()
-    expect(author.locator("#progress")).to_have_attribute(
-        "data-status", "succeeded", timeout=45_000
-    )
-    result = author.locator("#results figure.result").first
+    result = draft_on_create(author, PROMPT)
     result.get_by_label("Hide the prompt").check()
     result.get_by_role("button", name="Publish").click()
     expect(author).to_have_url(re.compile(r"/p/\d+$"))

@@ -113,6 +113,17 @@ def expect_live(page: Page) -> None:
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
 
 
+def draft_on_create(page: Page, prompt: str):
+    """From the navigation to Create, one draft of ``prompt`` made; its result figure."""
+    page.get_by_role("navigation").get_by_role("link", name="Create", exact=True).click()
+    expect_live(page)
+    page.get_by_label("Prompt", exact=True).fill(prompt)
+    page.get_by_label("Quality").select_option("draft")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#progress")).to_have_attribute("data-status", "succeeded", timeout=45_000)
+    return page.locator("#results figure.result").first
+
+
 def mark_page(page: Page) -> None:
     """A mark that survives only as long as the document does: a reload or navigation drops it."""
     page.evaluate("window.__marker = 1")
