@@ -36,10 +36,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import openai
 from django.core.exceptions import ImproperlyConfigured
-from PIL import Image, ImageOps
+from PIL import Image
 
 from apps.generation.backends.base import (
     BackendError,
@@ -48,8 +47,15 @@ from apps.generation.backends.base import (
     GenerationRequest,
     ProgressCallback,
 )
+from apps.generation.backends.fitting import (
+    fit_image,
+    fit_video,
+    fitted_png,
+    nearest_size,
+    png_bytes,
+    to_rgb,
+)
 from apps.generation.services import ASPECT_RATIOS, QUALITIES, dimensions
-from apps.media import video as video_io
 
 logger = logging.getLogger(__name__)
 
@@ -95,46 +101,12 @@ def _vivid_sizes(kind: str) -> tuple[tuple[int, int], ...]:
     return tuple(dimensions(kind, ratio, q) for q in reversed(QUALITIES) for ratio in ASPECT_RATIOS)
 
 
-def nearest_size(sizes: tuple[tuple[int, int], ...], width: int, height: int) -> tuple[int, int]:
-    """The provider size whose aspect ratio is closest to ``width:height`` (least cropped away);
-    among equals, the one needing the least scaling."""
-    want = math.log(width / height)
-
-    def cost(size: tuple[int, int]) -> tuple[float, float]:
-        w, h = size
-        return round(abs(math.log(w / h) - want), 6), abs(math.log(w * h / (width * height)))
-
-    return min(sizes, key=cost)
-
-
 def provider_seconds(duration_s: float) -> int:
     """The shortest clip length the provider makes that covers ``duration_s``."""
     for seconds in API_VIDEO_SECONDS:
         if seconds >= duration_s - 1e-9:
             return seconds
     raise ValueError(f"no clip of {duration_s} s: at most {API_VIDEO_SECONDS[-1]} s")
-
-
-def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
-    """Scale ``image`` to cover ``width`` x ``height`` and crop the overflow, centred."""
-    if image.size == (width, height):
-        return image
-    return ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB")
-
-
-def _png(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "PNG", optimize=False)
-    return out.getvalue()
 
 
 class OpenAIBackend(GenerationBackend):
@@ -294,14 +266,12 @@ class OpenAIBackend(GenerationBackend):
         files = []
         for i, b64 in enumerate(encoded):
             try:
-                with Image.open(io.BytesIO(base64.b64decode(b64, validate=True))) as source:
-                    source.load()
-                    image = fit_image(_to_rgb(source), request.width, request.height)
-            except (binascii.Error, OSError, ValueError) as e:
+                raw = base64.b64decode(b64, validate=True)
+            except (binascii.Error, ValueError) as e:
                 raise BackendError("The provider sent an image Vivid could not read.") from e
             files.append(
                 GeneratedFile(
-                    data=_png(image),
+                    data=fitted_png(raw, request.width, request.height, source="provider"),
                     mime="image/png",
                     width=request.width,
                     height=request.height,
@@ -331,7 +301,7 @@ class OpenAIBackend(GenerationBackend):
         if request.start_frame is not None:
             # The reference must have the provider's frame size; it becomes the first frame.
             with Image.open(io.BytesIO(request.start_frame)) as image:
-                start = _png(fit_image(_to_rgb(image), api_w, api_h))
+                start = png_bytes(fit_image(to_rgb(image), api_w, api_h))
             extra["input_reference"] = ("start.png", start, "image/png")
         with self._provider_errors(self.video_model):
             job = client.videos.create(
@@ -425,70 +395,15 @@ class OpenAIBackend(GenerationBackend):
     def _fit_video(
         self, source: bytes, request: GenerationRequest, progress: ProgressCallback
     ) -> bytes:
-        """Decode the provider's clip; crop/resize its frames, retime them to Vivid's frame rate
-        and keep the requested duration; encode it the way Vivid encodes every clip."""
-        width, height = request.width, request.height
-        duration = float(request.duration_s or 0)
-        try:
-            info = video_io.probe(source)
-        except Exception as e:
-            raise BackendError("The provider sent a video Vivid could not read.") from e
-        src_fps = info.fps if info.fps and info.fps > 0 else float(video_io.FPS)
-        fps = video_io.FPS
-        wanted = max(round(duration * fps), 1)
-        # A clip a little short of its nominal length is padded with its last frame.
-        slack = fps // 2
-
-        def frames() -> Iterator[np.ndarray]:
-            made = 0
-            last: np.ndarray | None = None
-            decoded = video_io.decode(source)
-            try:
-                for index, rgb in enumerate(decoded):
-                    last, fitted = rgb, None
-                    # Every output frame whose time falls within this source frame shows it.
-                    while made < wanted and made / fps < (index + 1) / src_fps - 1e-9:
-                        if fitted is None:
-                            fitted = self._fit_frame(rgb, width, height)
-                        made += 1
-                        yield fitted
-                    if made >= wanted:
-                        return
-            finally:
-                decoded.close()
-            if last is None or wanted - made > slack:
-                raise BackendError("The provider's video was shorter than asked for.")
-            fitted = self._fit_frame(last, width, height)
-            for _ in range(wanted - made):
-                yield fitted
-
-        def on_frame(i: int) -> None:
-            progress(0.9 + 0.1 * (i + 1) / wanted)
-
-        try:
-            return video_io.encode(
-                frames(),
-                width=width,
-                height=height,
-                fps=fps,
-                quality=request.quality,
-                on_frame=on_frame,
-            )
-        except BackendError:
-            raise
-        except Exception as e:
-            if type(e).__module__.startswith("av"):
-                raise BackendError("The provider sent a video Vivid could not read.") from e
-            raise
-
-    @staticmethod
-    def _fit_frame(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-        if rgb.shape[:2] == (height, width):
-            return rgb
-        image = ImageOps.fit(
-            Image.fromarray(rgb), (width, height), Image.Resampling.BICUBIC, centering=(0.5, 0.5)
+        return fit_video(
+            source,
+            width=request.width,
+            height=request.height,
+            duration_s=float(request.duration_s or 0),
+            quality=request.quality,
+            progress=lambda f: progress(0.9 + 0.1 * f),
+            source="provider",
         )
-        return np.asarray(image)
 
     # --- errors -------------------------------------------------------------------------------
 
