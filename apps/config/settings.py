@@ -548,6 +548,21 @@ if env.str("OPENAI_API_KEY", default=""):
         "BACKEND": "apps.generation.backends.openai.OpenAIBackend",
         "OPTIONS": {"base_url": env.str("OPENAI_BASE_URL", default="") or None},
     }
+# ComfyUI servers on the operator's GPUs: a comma-separated list of base URLs turns the backend
+# on, with the example workflows in platform/comfyui/ unless COMFYUI_WORKFLOWS_DIR names the
+# operator's own folder. Each workflow is a model choice "comfyui:<file name>". A header every
+# request carries (a proxy's credentials) is read from COMFYUI_AUTH_HEADER ("Name: value").
+COMFYUI_URLS = env.list("COMFYUI_URLS", default=[])
+if COMFYUI_URLS:
+    GENERATION_BACKENDS["comfyui"] = {
+        "BACKEND": "apps.generation.backends.comfyui.ComfyUIBackend",
+        "OPTIONS": {
+            "urls": COMFYUI_URLS,
+            "workflows_dir": env.str(
+                "COMFYUI_WORKFLOWS_DIR", default=str(BASE_DIR / "platform" / "comfyui")
+            ),
+        },
+    }
 GENERATION_DEFAULT_BACKEND = "procedural"
 
 # --- Search (docs/search.md) ------------------------------------------------------------------
