@@ -152,6 +152,7 @@ def job_request(
     if refusal:
         field = "duration_s" if "videos of" in refusal else "aspect_ratio"
         raise _invalid(field, refusal)
+    _check_available(impl)
     from apps.moderation.services import prompt_enforce
 
     review_terms = prompt_enforce(prompt=prompt, negative_prompt=negative_prompt)
@@ -190,7 +191,9 @@ def job_request(
     if remix_of is not None:
         params["remix_of"] = str(remix_of)
     params.update(variation)
-    cost = job_cost(kind=kind, quality=quality, count=params["count"], duration_s=duration_s)
+    cost = impl.cost(kind=kind, quality=quality, count=params["count"], duration_s=duration_s)
+    if cost is None:
+        cost = job_cost(kind=kind, quality=quality, count=params["count"], duration_s=duration_s)
     return _job_create(
         owner=owner,
         idempotency_key=idempotency_key,
@@ -206,6 +209,14 @@ def job_request(
         review_terms=review_terms,
         likeness_grants=grants,
     )
+
+
+def _check_available(impl) -> None:
+    """503 ``unavailable`` when the backend cannot run anything now (no GPU server answers):
+    the creator hears it at once instead of waiting on a job that cannot start."""
+    reason = impl.unavailable()
+    if reason:
+        raise ApplicationError("unavailable", reason, retry_after=30)
 
 
 class _Source:
@@ -487,6 +498,8 @@ def _check_extend(inputs, *, duration_s, **_) -> dict[str, Any]:
             "duration_s",
             f"The {job.backend} backend continues a clip by 1 to {impl.max_duration_s} s.",
         )
+    if not impl.can_extend:  # a continuation is generated anew
+        _check_available(impl)
     total = (clip.duration_s or 0) + duration_s
     if total > MAX_EDIT_DURATION_S:
         raise _invalid("duration_s", f"The result would be over {MAX_EDIT_DURATION_S} s.")
@@ -657,7 +670,14 @@ def _result_store(job: GenerationJob, f) -> Asset:
         duration_s=f.duration_s,
         job=job,
     )
-    record = record_write(asset=asset, job=job)  # its provenance, in the same transaction
+    # Its provenance, in the same transaction, with what the backend reported about the run.
+    seed = f.extra.get("seed")  # a grid's picture i has its own seed
+    record = record_write(
+        asset=asset,
+        job=job,
+        seed=seed if isinstance(seed, int) else None,
+        made_with=f.extra.get("made_with"),
+    )
     # Then its content credentials, naming that record: signed into the stored original.
     original_credential(asset=asset, record=record, data=f.data)
     return asset

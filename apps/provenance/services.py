@@ -125,8 +125,14 @@ def _append(*, asset: Asset, parents: list[ProvenanceRecord], **fields: Any) -> 
     return record
 
 
-def record_write(*, asset: Asset, job) -> ProvenanceRecord:
+def record_write(
+    *, asset: Asset, job, seed: int | None = None, made_with: dict[str, Any] | None = None
+) -> ProvenanceRecord:
     """Record how ``asset`` was made by ``job`` (a generation or an edit).
+
+    ``seed`` is the seed this one result was made with when it is not the job's (picture i of
+    a grid); ``made_with`` is what the backend reported about the run (a ComfyUI workflow, its
+    model files and their hashes), recorded under ``params["made_with"]``.
 
     Called inside the transaction that stores the asset, so the asset never exists without its
     record and a rolled-back job leaves neither. Locks only the creator's chain head.
@@ -135,6 +141,11 @@ def record_write(*, asset: Asset, job) -> ProvenanceRecord:
         raise RuntimeError("record_write runs in the transaction that stores the asset")
     parents = _parents_for(_parent_assets(job))
     model, version = _describe_backend(job.backend, asset.kind)
+    params = _params_of(job)
+    if seed is not None:
+        params["seed"] = seed
+    if made_with:
+        params["made_with"] = made_with
     return _append(
         asset=asset,
         parents=parents,
@@ -142,10 +153,10 @@ def record_write(*, asset: Asset, job) -> ProvenanceRecord:
         prompt=job.prompt,
         negative_prompt=job.negative_prompt,
         backend=job.backend,
-        model_name=model,
-        model_version=version,
-        params=_params_of(job),
-        seed=job.seed,
+        model_name=model[:100],
+        model_version=version[:50],
+        params=params,
+        seed=job.seed if seed is None else seed,
         likeness_consents=_likeness_consents(job),
         backfilled=False,
     )

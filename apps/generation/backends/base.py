@@ -108,6 +108,20 @@ class GenerationBackend(ABC):
             "can_vary": self.can_vary,
         }
 
+    def expand(self) -> list[GenerationBackend]:
+        """The model choices this configured backend offers, each with its own alias: itself,
+        unless it stands for several (a ComfyUI pool offers one choice per workflow)."""
+        return [self]
+
+    def unavailable(self) -> str | None:
+        """Why no job can run now (a sentence for the creator), or None. Checked when a job is
+        asked for, so nobody's job waits in a queue for a server that is not there."""
+        return None
+
+    def cost(self, *, kind: str, quality: str, count: int, duration_s: float | None) -> int | None:
+        """Quota cost units of a job, or None for Vivid's default (``quotas.job_cost``)."""
+        return None
+
     def refusal(self, kind: str, width: int, height: int, duration_s: float | None) -> str | None:
         """Why this backend cannot do the request (a sentence for the creator), or None."""
         if kind not in self.kinds:

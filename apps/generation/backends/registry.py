@@ -16,7 +16,8 @@ def _backends() -> dict[str, GenerationBackend]:
     loaded = {}
     for alias, conf in settings.GENERATION_BACKENDS.items():
         cls = import_string(conf["BACKEND"])
-        loaded[alias] = cls(alias, **conf.get("OPTIONS", {}))
+        for impl in cls(alias, **conf.get("OPTIONS", {})).expand():
+            loaded[impl.alias] = impl
     return loaded
 
 
