@@ -191,3 +191,19 @@ def send_heartbeat(queue: str) -> None:
         expires=HEARTBEAT_S * 4,
         retry=False,
     )
+
+
+@signals.worker_ready.connect
+def _comfyui_startup_check(sender=None, **kwargs) -> None:
+    """A worker that runs generation jobs checks its ComfyUI servers and workflows as it starts
+    and logs each problem (in a thread: a slow server must not hold the worker up)."""
+    from django.conf import settings
+
+    if not getattr(settings, "COMFYUI_URLS", None):
+        return
+    queues = {q.name for q in getattr(getattr(sender, "task_consumer", None), "queues", [])}
+    if queues and "generation" not in queues:
+        return
+    from apps.generation.backends.comfyui.checks import comfyui_check_and_log
+
+    threading.Thread(target=comfyui_check_and_log, name="comfyui-check", daemon=True).start()

@@ -48,7 +48,7 @@ class JobsApi(APIView):
     # 422: the prompt policy or a depicted person's consent refuses; 429: quotas.
     @extend_schema(
         request=JobIn,
-        responses={202: JobOut, **errors(404, 409, 422)},
+        responses={202: JobOut, **errors(404, 409, 422, 503)},
         parameters=[idempotency.IDEMPOTENCY_KEY_HEADER],
         operation_id="generations_create",
     )

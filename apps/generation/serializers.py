@@ -1,4 +1,3 @@
-from django.conf import settings
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
@@ -16,7 +15,9 @@ class BackendFieldSchema(OpenApiSerializerFieldExtension):
     target_class = BackendField
 
     def map_serializer_field(self, auto_schema, direction):
-        return {"type": "string", "enum": sorted(settings.GENERATION_BACKENDS)}
+        from apps.generation.backends.registry import backend_list
+
+        return {"type": "string", "enum": sorted(b.alias for b in backend_list())}
 
 
 class JobIn(serializers.Serializer):
@@ -42,6 +43,9 @@ class JobIn(serializers.Serializer):
     # far to move from it: 0 the same picture (a draft's final), up to 1 (default 0.5).
     variation_of = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
     variation_strength = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    # Image-to-video: a picture the clip starts from (same terms as variation_of), for backends
+    # that can start a video from a picture (``can_start_from_image`` in /generation/backends).
+    start_from = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
 
 
 class EditIn(serializers.Serializer):
@@ -127,6 +131,12 @@ class BackendOut(serializers.Serializer):
     default = serializers.BooleanField()
     # Whether the backend makes finals and variations of a picture (``variation_of``).
     can_vary = serializers.BooleanField()
+    description = serializers.CharField(required=False, default="")
+    # Whether a video can start from a picture (``start_from``; clips can then be extended).
+    can_start_from_image = serializers.BooleanField(required=False, default=False)
+    # False while no job can run (no GPU server answers); ``unavailable_reason`` says why.
+    available = serializers.BooleanField(required=False, default=True)
+    unavailable_reason = serializers.CharField(required=False, allow_null=True, default=None)
 
 
 class QuotaOut(serializers.Serializer):

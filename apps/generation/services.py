@@ -90,6 +90,7 @@ def job_request(
     likeness: list[str] | None = None,
     variation_of: int | None = None,
     variation_strength: float | None = None,
+    start_from: int | None = None,
 ) -> GenerationJob:
     """Check a generation request and queue it; the worker picks it up after commit.
 
@@ -102,6 +103,9 @@ def job_request(
     are kept; ``variation_strength`` 0 renders the same picture again (one image: a draft's
     final), above 0 (default 0.5) each result is a nearby variation of it, with ``seed`` (random
     when absent) seeding the variations. The results' provenance names the asset as parent.
+
+    ``start_from`` (image-to-video, backends that ``can_continue``) names a picture the clip
+    starts from, usable on the same terms as ``variation_of``; provenance names it as parent.
     """
     if idempotency_key:
         existing = GenerationJob.objects.filter(
@@ -147,6 +151,20 @@ def job_request(
             raise _invalid("duration_s", "A video needs a duration in seconds.")
         if not 1 <= duration_s <= 20:
             raise _invalid("duration_s", "Between 1 and 20 seconds.")
+    start_picture = None
+    if start_from is not None:
+        if kind != GenerationJob.Kind.VIDEO or not impl.can_continue:
+            raise _invalid(
+                "start_from", f"The {alias} backend cannot start a video from a picture."
+            )
+        start_picture = _usable_picture(
+            owner=owner,
+            asset_id=start_from,
+            field="start_from",
+            missing=_("The picture to start from was not found."),
+        )
+        if start_picture.kind != Asset.Kind.IMAGE:
+            raise _invalid("start_from", "A video starts from a picture, not a clip.")
     width, height = dimensions(kind, aspect_ratio, quality)
     refusal = impl.refusal(kind, width, height, duration_s)
     if refusal:
@@ -190,6 +208,8 @@ def job_request(
     }
     if remix_of is not None:
         params["remix_of"] = str(remix_of)
+    if start_picture is not None:
+        params["start_from"] = str(start_picture.id)
     params.update(variation)
     cost = impl.cost(kind=kind, quality=quality, count=params["count"], duration_s=duration_s)
     if cost is None:
@@ -228,8 +248,9 @@ class _Source:
         self.seed, self.variations = request_for(job).picture(ids.index(asset.id))
 
 
-def _variation_source(*, owner: User, asset_id: int) -> _Source:
-    """The asset ``owner`` may vary: their own, or one in a post they see that allows remixes."""
+def _usable_picture(*, owner: User, asset_id: int, field: str, missing: str) -> Asset:
+    """A picture ``owner`` may make something from: their own, or one in a post they see that
+    allows remixes (404 for anything else, 403 when the author does not allow remixes)."""
     asset = Asset.objects.filter(id=asset_id, removed_at__isnull=True).select_related("job").first()
     if asset is not None and asset.owner_id != owner.pk:
         from apps.posts.models import Post
@@ -242,11 +263,18 @@ def _variation_source(*, owner: User, asset_id: int) -> _Source:
                 "forbidden", _("The author does not allow remixes of that post.")
             )
     if asset is None:
-        raise ApplicationError(
-            "not_found",
-            _("The picture to vary was not found."),
-            fields={"variation_of": ["Not found."]},
-        )
+        raise ApplicationError("not_found", missing, fields={field: ["Not found."]})
+    return asset
+
+
+def _variation_source(*, owner: User, asset_id: int) -> _Source:
+    """The asset ``owner`` may vary: their own, or one in a post they see that allows remixes."""
+    asset = _usable_picture(
+        owner=owner,
+        asset_id=asset_id,
+        field="variation_of",
+        missing=_("The picture to vary was not found."),
+    )
     job = asset.job
     if (
         asset.kind != Asset.Kind.IMAGE
@@ -725,7 +753,20 @@ def _generate(job: GenerationJob, progress) -> list:
     impl = backend_get(job.backend)
     if impl is None:
         raise BackendError(f"The {job.backend} backend is no longer configured.")
-    return impl.generate(request_for(job), progress)
+    changes = {}
+    if job.params.get("start_from"):  # image-to-video: the clip starts from this picture
+        changes["start_frame"] = _start_picture(int(job.params["start_from"]))
+    return impl.generate(request_for(job, **changes), progress)
+
+
+def _start_picture(asset_id: int) -> bytes:
+    from django.core.files.storage import default_storage
+
+    asset = Asset.objects.filter(id=asset_id, removed_at__isnull=True).first()
+    if asset is None:
+        raise BackendError("The picture this video starts from was removed.")
+    with default_storage.open(asset.original, "rb") as f:
+        return f.read()
 
 
 def request_for(job: GenerationJob, **changes: Any) -> GenerationRequest:

@@ -106,6 +106,10 @@ class GenerationBackend(ABC):
             "sizes": [f"{w}x{h}" for w, h in self.sizes],
             "video_sizes": [f"{w}x{h}" for w, h in self.video_sizes],
             "can_vary": self.can_vary,
+            "description": "",
+            "can_start_from_image": self.can_continue and "video" in self.kinds,
+            "available": True,
+            "unavailable_reason": None,
         }
 
     def expand(self) -> list[GenerationBackend]:

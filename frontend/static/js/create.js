@@ -181,6 +181,12 @@ function createPage(form) {
       if (Number(duration.value) > max) duration.value = String(max);
       notes.push(interpolate(gettext("Clips are 1 to %(max)s seconds with %(backend)s."), { max, backend: backend.name }));
     }
+    // A backend that cannot run anything now (no GPU server answers) says so, and Generate waits.
+    const unavailable = backend.available === false;
+    if (unavailable) notes.push(backend.unavailable_reason || gettext("This backend cannot run anything right now."));
+    button.disabled = unavailable;
+    gridButton.disabled = unavailable;
+    note.classList.toggle("error", unavailable);
     note.textContent = notes.join(" ");
     note.hidden = !notes.length;
   }

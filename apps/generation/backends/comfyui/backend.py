@@ -180,7 +180,6 @@ class ComfyUIWorkflowBackend(GenerationBackend):
             **super().describe(),
             "description": self.workflow.description,
             "workflow": self.workflow.slug,
-            "can_start_from_image": self.can_continue,
             "available": reason is None,
             "unavailable_reason": reason,
         }
