@@ -211,8 +211,34 @@ def without_image(graph: dict[str, Any], image_node: str) -> tuple[dict[str, Any
     return cut, problems
 
 
+MAPPING_FIELDS = {
+    "name",
+    "description",
+    "kinds",
+    "inputs",
+    "image_optional",
+    "output",
+    "checkpoint",
+    "loras",
+    "quality",
+    "sizes",
+    "video",
+    "cost",
+}
+
+
 def mapping_problems(graph: dict[str, Any], mapping: dict[str, Any]) -> list[str]:
-    problems = []
+    problems = [
+        f"{key}: not a field of the mapping" for key in sorted(mapping.keys() - MAPPING_FIELDS)
+    ]
+    for key in ("name", "description"):
+        if not isinstance(mapping.get(key), str) or not mapping[key].strip():
+            problems.append(f"{key}: must be a non-empty text")
+    if not isinstance(mapping.get("image_optional", False), bool):
+        problems.append("image_optional: must be true or false")
+    for kind, costs in mapping.get("cost", {}).items():
+        if kind not in ("image", "video_second") or set(costs) != {"draft", "final"}:
+            problems.append(f"cost.{kind}: must be image or video_second, with draft and final")
     inputs = mapping.get("inputs", {})
     specs: dict[str, list[Any]] = {}
     for missing in sorted(REQUIRED_MAPPED - inputs.keys()):
@@ -426,6 +452,11 @@ MAPPING_BREAKS = {
         "sdxl-turbo",
         lambda g, m: m["inputs"].pop("prompt"),
         "'prompt' must be mapped",
+    ),
+    "misspelt field": (
+        "wan22-ti2v",
+        lambda g, m: m.update(image_optinal=m.pop("image_optional")),
+        "image_optinal: not a field",
     ),
     "mapped node missing": ("sdxl-turbo", _map(seed="3.seed"), "names no node"),
     "mapped input missing": ("sdxl-turbo", _map(steps="13.steps"), "has no input 'steps'"),
