@@ -582,6 +582,14 @@ class ComfyStandin:
         self.executed: list[str] = []
 
         self._lock = threading.Lock()
+        # ComfyUI's input/output/temp folders: (type, subfolder, name) -> bytes. The pictures the
+        # object_info's LoadImage lists are in the input folder from the start.
+        self._files: dict[tuple[str, str, str], bytes] = {}
+        load = self.object_info.get("LoadImage")
+        for name in combo_options(_input_config(load, "image")[0] or []) if load else []:
+            picture = render_picture(64, 64, seed=0, text=name)
+            subfolder, _, filename = name.rpartition("/")
+            self._files[("input", subfolder, filename)] = _png(picture)
         self._faults: collections.deque[tuple[str, int]] = collections.deque()
         self._held = False
         self._loop = asyncio.new_event_loop()
@@ -627,6 +635,10 @@ class ComfyStandin:
         history and cache; uploaded and output files are still on its disk)."""
         self._call(self._serve())
 
+    def kill(self) -> None:
+        """Crash now, as a "die" fault does mid-prompt: sockets cut, port closed, state lost."""
+        self._call(self._shutdown())
+
     def fail_next(self, kind: str, *, at_step: int = 1) -> None:
         """Make the next prompt that starts executing fail with ``kind`` (see ``FAULTS``) at
         sampler step ``at_step`` (in a graph without a sampler: when its first node runs).
@@ -654,6 +666,12 @@ class ComfyStandin:
             return copy.deepcopy(self._history)
 
     # --- plumbing --------------------------------------------------------------------------------
+
+    def _input_file(self, value: Any) -> bytes | None:
+        """The input-folder file a LoadImage value names ("sub/name.png" or "name.png")."""
+        subfolder, _, name = str(value).rpartition("/")
+        with self._lock:
+            return self._files.get(("input", subfolder, name))
 
     def _call(self, coro) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
@@ -690,8 +708,6 @@ class ComfyStandin:
         self._fault_now: tuple[str, int] | None = None
         self._cache: dict[str, tuple[str, dict | None]] = {}
         self._counters: dict[tuple[str, str], int] = {}
-        if not hasattr(self, "_files"):
-            self._files: dict[tuple[str, str, str], bytes] = {}
         self._wake = asyncio.Event()
 
     async def _serve(self) -> None:
@@ -979,8 +995,12 @@ class ComfyStandin:
             config, _ = _input_config(load, "image")
             if config is not None and combo_options(config) is not None:
                 with self._lock:
-                    names = sorted(self.uploads)
-                _set_combo(config, sorted(set(combo_options(config) or []) | set(names)))
+                    names = {
+                        f"{sub}/{name}" if sub else name
+                        for (kind, sub, name) in self._files
+                        if kind == "input"
+                    }
+                _set_combo(config, sorted(names))
         return info
 
     async def _object_info(self, request: web.Request) -> web.Response:
@@ -1255,9 +1275,7 @@ class ComfyStandin:
                 )
                 continue
             if name in custom:
-                with self._lock:
-                    known = value in self.uploads
-                if not known:
+                if self._input_file(value) is None:
                     errors.append(
                         {
                             "type": "custom_validation_failed",
@@ -1321,8 +1339,7 @@ class ComfyStandin:
             else:
                 parts[name] = value
         if node["class_type"] in ("LoadImage", "LoadImageMask"):  # IS_CHANGED: the file's hash
-            with self._lock:
-                data = self.uploads.get(str(node.get("inputs", {}).get("image")), b"")
+            data = self._input_file(node.get("inputs", {}).get("image")) or b""
             parts["_file"] = hashlib.sha256(data).hexdigest()
         memo[node_id] = json.dumps([node["class_type"], parts], sort_keys=True, default=str)
         return memo[node_id]
@@ -1495,7 +1512,6 @@ class ComfyStandin:
         prompt_id: str,
         states: dict[str, dict],
     ) -> None:
-        node = graph[node_id]
         client_id = self._client_id
         if self._interrupt:
             self._last_node_id = node_id
@@ -1509,11 +1525,10 @@ class ComfyStandin:
                 {"node": node_id, "display_node": node_id, "prompt_id": prompt_id},
                 client_id,
             )
-        steps = node.get("inputs", {}).get("steps")
-        has_steps = isinstance(steps, int) and steps > 0
-        if self._fault_now is not None and not any(_is_sampler(graph[n]) for n in graph):
+        steps = sampler_steps(graph, node_id)
+        if self._fault_now is not None and not any(sampler_steps(graph, n) for n in graph):
             await self._fault()  # no sampler: the fault hits the first node that runs
-        if not has_steps:
+        if not steps:
             await asyncio.sleep(self.step_s)
             if self._interrupt:
                 raise _Interrupted
@@ -1522,7 +1537,7 @@ class ComfyStandin:
             await asyncio.sleep(self.step_s)
             if self._interrupt:  # the progress hook is where ComfyUI notices an interrupt
                 raise _Interrupted
-            if self._fault_now is not None and value == self._fault_now[1]:
+            if self._fault_now is not None and value == min(self._fault_now[1], steps):
                 await self._fault()
             progress = {"value": value, "max": steps, "prompt_id": prompt_id, "node": node_id}
             states[node_id].update(value=float(value), max=float(steps))
@@ -1594,8 +1609,7 @@ class ComfyStandin:
         if latent is not None:
             for n in self._upstream(graph, latent):
                 if graph[n]["class_type"] in ("LoadImage", "LoadImageMask"):
-                    with self._lock:
-                        data = self.uploads.get(str(literal(n, "image")))
+                    data = self._input_file(literal(n, "image"))
                     if data is not None:
                         start = Image.open(io.BytesIO(data))
                         start.load()
@@ -1688,8 +1702,27 @@ class ComfyStandin:
         return {"images": [self._save("ComfyUI", "png", _png(picture, graph))]}
 
 
-def _is_sampler(node: dict) -> bool:
-    return isinstance(node.get("inputs", {}).get("steps"), int)
+def sampler_steps(graph: dict, node_id: str) -> int | None:
+    """How many steps a sampler node reports progress over, or None for any other node.
+
+    A sampler takes a ``latent_image``; its steps are its own ``steps`` (KSampler; KSamplerAdvanced
+    runs ``start_at_step`` to ``end_at_step``) or those of the scheduler feeding its ``sigmas``
+    (SamplerCustom with SDTurboScheduler or BasicScheduler), as ComfyUI's progress bar counts them.
+    """
+    inputs = graph[node_id].get("inputs", {})
+    if "latent_image" not in inputs:
+        return None
+    steps = inputs.get("steps")
+    if not isinstance(steps, int) or isinstance(steps, bool):
+        sigmas = inputs.get("sigmas")
+        if isinstance(sigmas, list) and len(sigmas) == 2 and sigmas[0] in graph:
+            steps = graph[sigmas[0]].get("inputs", {}).get("steps")
+        if not isinstance(steps, int) or isinstance(steps, bool):
+            return None
+    start, end = inputs.get("start_at_step"), inputs.get("end_at_step")
+    if isinstance(start, int) and isinstance(end, int):
+        steps = min(end, steps) - start
+    return max(steps, 1)
 
 
 def _meta(node_id: str) -> dict:

@@ -7,6 +7,7 @@ import copy
 import io
 import json
 import time
+from pathlib import Path
 
 import av
 import numpy as np
@@ -611,3 +612,55 @@ def test_system_stats_has_comfyuis_shape(comfy):
     device = stats["devices"][0]
     assert device["vram_free"] == 1_000 and device["vram_total"] > device["vram_free"]
     assert device["type"] == "cuda"
+
+
+# --- the shipped example workflows, with the exported object_info -----------------------------
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / "platform" / "comfyui"
+
+
+def example(slug: str) -> dict:
+    return json.loads((WORKFLOWS / f"{slug}.json").read_text())
+
+
+def test_the_sdxl_turbo_example_reports_progress_on_its_custom_sampler():
+    g = example("sdxl-turbo")
+    g["5"]["inputs"].update(width=64, height=64)
+    g["22"]["inputs"]["steps"] = 4  # SDTurboScheduler: the sampler's steps come from its sigmas
+    g["13"]["inputs"]["noise_seed"] = 3
+    with ComfyStandin(step_s=0.005) as comfy:  # object_info: tests/generation's export
+        with connect(ws_url(comfy, "c1")) as ws:
+            prompt_id = submit(comfy, g).json()["prompt_id"]
+            told = story(until_done(ws, prompt_id))
+        saved = history(comfy, prompt_id)["outputs"]["27"]["images"]
+    progress = [t for t in told if t[0] == "progress"]
+    assert progress == [("progress", "13", v, 4) for v in (1, 2, 3, 4)]
+    assert saved == [{"filename": "sdxl-turbo_00001_.png", "subfolder": "vivid", "type": "output"}]
+
+
+def test_the_wan_example_runs_with_and_without_its_start_picture():
+    g = example("wan22-ti2v")
+    g["55"]["inputs"].update(width=64, height=48, length=9)
+    g["3"]["inputs"]["steps"] = 2
+    without = copy.deepcopy(g)
+    del without["56"], without["55"]["inputs"]["start_image"]  # what Vivid sends with no picture
+    with ComfyStandin(step_s=0.005) as comfy:
+        with connect(ws_url(comfy, "c1")) as ws:
+            ids = [submit(comfy, graph_).json()["prompt_id"] for graph_ in (g, without)]
+            until_done(ws, ids[0])
+            until_done(ws, ids[1])
+        clips = [history(comfy, i)["outputs"]["58"]["images"][0] for i in ids]
+        assert [c["filename"] for c in clips] == ["wan22-ti2v_00001_.mp4", "wan22-ti2v_00002_.mp4"]
+        for clip in clips:
+            with av.open(io.BytesIO(view(comfy, clip).content)) as container:
+                stream = container.streams.video[0]
+                assert (stream.width, stream.height, stream.frames) == (64, 48, 9)
+                assert stream.average_rate == 24
+
+
+def test_kill_is_a_crash_between_prompts(comfy):
+    comfy.kill()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{comfy.url}/queue", timeout=2)
+    comfy.revive()
+    assert requests.get(f"{comfy.url}/queue").status_code == 200
