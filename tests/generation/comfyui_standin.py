@@ -30,6 +30,11 @@ Faults (``fail_next``) reproduce what goes wrong with a real GPU box: a node rai
 of memory, an operator pressing cancel, a dropped socket while the prompt goes on, and the whole
 server dying (``revive()`` brings it back on the same port, with an empty queue and history, as a
 restarted ComfyUI has).
+
+Cost, measured with ``step_s=0`` on the shared 2-core machine (load average 11): the SDXL Turbo
+example at 512x512 takes 42 ms from ``POST /prompt`` to the end marker (median of 10); the Wan
+example at its full 1280x704, 121 frames takes 2.3-3.4 s, nearly all of it H.264 encoding, so
+tests shrink ``width``/``height``/``length``.
 """
 
 from __future__ import annotations
@@ -633,7 +638,8 @@ class ComfyStandin:
     def revive(self) -> None:
         """After a "die": listen again on the same port, as a restarted ComfyUI (empty queue,
         history and cache; uploaded and output files are still on its disk)."""
-        self._call(self._serve())
+        if self._dead:
+            self._call(self._serve())
 
     def kill(self) -> None:
         """Crash now, as a "die" fault does mid-prompt: sockets cut, port closed, state lost."""
@@ -642,7 +648,8 @@ class ComfyStandin:
     def fail_next(self, kind: str, *, at_step: int = 1) -> None:
         """Make the next prompt that starts executing fail with ``kind`` (see ``FAULTS``) at
         sampler step ``at_step`` (in a graph without a sampler: when its first node runs).
-        Several calls queue up, one per prompt."""
+        Several calls queue up, one per prompt. A prompt whose sampler is cached (the same prompt
+        again) uses up its fault without failing, as nothing runs."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULTS}")
         with self._lock:

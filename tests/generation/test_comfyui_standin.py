@@ -494,7 +494,7 @@ def test_a_dropped_socket_leaves_the_prompt_running_and_a_reconnect_is_told_wher
     with ComfyStandin(object_info=builtin_object_info(), step_s=0.05) as comfy:
         comfy.fail_next("drop_socket", at_step=2)
         with connect(ws_url(comfy, "c1")) as ws:
-            prompt_id = submit(comfy, graph(**{"3__steps": 8})).json()["prompt_id"]
+            prompt_id = submit(comfy, graph(**{"3__steps": 30})).json()["prompt_id"]
             with pytest.raises(ConnectionClosed):
                 until_done(ws, prompt_id)
         with connect(ws_url(comfy, "c1")) as again:
