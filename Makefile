@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 SERVE_ARGS ?=
@@ -89,12 +90,19 @@ demo: $(STAMP)
 bench-feed: $(STAMP)
 	$(VENV_PYTHON) tests/bench/feed.py $(BENCH_ARGS)
 
+# The benchmarks' own tools (Locust, py-spy: the `bench` extra), installed on first use and
+# again when pyproject.toml changes.
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(VENV_PYTHON) -m pip install -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
 # `make bench` runs every benchmark under tests/bench/; `make bench BENCH=media` runs one.
 # Each prints one JSON object. BENCH_ARGS are passed on (e.g. BENCH_ARGS=--stress).
+# `make bench BENCH=load` is the capacity figure (docs/capacity.md).
 BENCH ?= $(basename $(notdir $(wildcard tests/bench/*.py)))
 BENCH_ARGS ?=
-bench: $(STAMP)
-	@for name in $(filter-out __init__ conftest,$(BENCH)); do \
+bench: $(STAMP) $(BENCH_STAMP)
+	@for name in $(filter-out __init__ conftest databases,$(BENCH)); do \
 		echo "== tests/bench/$$name.py" >&2; \
 		$(VENV_PYTHON) tests/bench/$$name.py $(BENCH_ARGS) || exit 1; \
 	done
