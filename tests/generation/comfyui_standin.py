@@ -921,7 +921,8 @@ class ComfyStandin:
         items = list(self._history.items())
         if "max_items" in request.query:
             try:
-                items = items[-int(request.query["max_items"]) :]
+                max_items = int(request.query["max_items"])
+                items = items[max(0, len(items) - max_items) :] if max_items > 0 else []
             except ValueError:
                 return web.Response(status=400, text="max_items must be an integer")
         return web.json_response(dict(items))

@@ -664,3 +664,20 @@ def test_kill_is_a_crash_between_prompts(comfy):
         requests.get(f"{comfy.url}/queue", timeout=2)
     comfy.revive()
     assert requests.get(f"{comfy.url}/queue").status_code == 200
+
+
+def test_a_graph_with_one_bad_output_runs_the_good_one_as_comfyui_does(comfy):
+    g = graph()
+    g["10"] = {"class_type": "SaveImage", "inputs": {"filename_prefix": "x", "images": ["99", 0]}}
+    with connect(ws_url(comfy, "c1")) as ws:
+        response = submit(comfy, g)
+        assert response.status_code == 200
+        body = response.json()
+        until_done(ws, body["prompt_id"])
+    error = body["node_errors"]["10"]["errors"][0]
+    assert (error["type"], error["details"]) == ("exception_during_validation", "'99'")
+    entry = history(comfy, body["prompt_id"])
+    assert entry["prompt"][4] == ["9"] and list(entry["outputs"]) == ["9"]
+    everything = requests.get(f"{comfy.url}/history").json()
+    assert list(everything) == [body["prompt_id"]]
+    assert requests.get(f"{comfy.url}/history", params={"max_items": 0}).json() == {}
