@@ -90,6 +90,27 @@ def send_on_commit(task: Any, *args: Any, **kwargs: Any) -> OutboxMessage:
     return message
 
 
+def record(task: Any, *args: Any, **kwargs: Any) -> OutboxMessage:
+    """Record that ``task(*args, **kwargs)`` is owed, like ``send_on_commit``, but send nothing at
+    commit: the caller does the work itself after commit and then calls ``mark_sent``, or hands
+    it over with ``send``. If neither happens (the process died, the work failed), the relay
+    sends it ``OUTBOX_RELAY_AFTER_S`` later. Live delivery of a post uses this: a small audience
+    is served by the process that committed it, without the queue (``apps.posts.fanout``)."""
+    name = task if isinstance(task, str) else task.name
+    return OutboxMessage.objects.create(task=name, args=list(args), kwargs=kwargs)
+
+
+def send(message: OutboxMessage) -> None:
+    """Hand a recorded message to the broker now and mark it sent (after commit; never raises:
+    what fails is the relay's to finish)."""
+    _send_fast(message)
+
+
+def mark_sent(message_id: int) -> None:
+    """The work a recorded message owed is done without the broker: the relay skips it."""
+    _mark_sent(message_id)
+
+
 def _publish(message: OutboxMessage) -> None:
     current_app.send_task(
         message.task,

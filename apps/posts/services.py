@@ -140,9 +140,13 @@ def post_publish(
                 recipient=parent.author, actor=author, kind="remix", post=parent
             )
         _notify_mentions(post, author, post.caption)
+        from apps.posts import fanout
         from apps.posts.tasks import fanout_post_created
 
-        outbox.send_on_commit(fanout_post_created, post.id)
+        # Owed in this transaction; after commit a small audience is served from this process
+        # and the row marked done, anything else goes to the feed queue (``fanout``).
+        owed = outbox.record(fanout_post_created, post.id)
+        transaction.on_commit(lambda: fanout.post_created_after_commit(post_id=post.id, owed=owed))
     return post
 
 

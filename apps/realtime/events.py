@@ -98,17 +98,17 @@ def send_many(groups: Iterable[str], message: dict[str, Any], *, concurrency: in
 
 def send_to_users(user_ids: Iterable[int], message: dict[str, Any]) -> int:
     """Send a prepared message to the sockets of these users, in one Redis PUBLISH per 5,000
-    (``multicast``); what the ``user.<id>`` groups would get, at the cost of one message."""
+    (``multicast``); what the ``user.<id>`` groups would get, at the cost of one message.
+
+    Unlike ``send_now`` a failure is raised (after one warning per outage): the fan-out gives
+    back the recipients it claimed and tries again, from the queue."""
     from apps.realtime import multicast
 
     try:
         sent = multicast.publish(user_ids, message)
-    except _REDIS_ERRORS as e:  # events are hints, as in send_now
+    except _REDIS_ERRORS as e:
         outage.lost("events", e)
-        return 0
-    except Exception:
-        logger.exception("could not multicast %s", message.get("stream"))
-        return 0
+        raise
     outage.back("events")
     return sent
 

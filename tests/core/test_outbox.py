@@ -88,6 +88,7 @@ def test_publish_while_the_broker_is_down_answers_201_and_fans_out_once_it_is_ba
     transactional_db, private_broker, alice, bob, api, make_asset, events, settings
 ):
     settings.OUTBOX_RELAY_AFTER_S = 0.5
+    settings.REALTIME_INLINE_MAX = 0  # every audience through the queue
     asset = make_asset(alice)
     started = time.monotonic()
     response = api(alice).post(
@@ -129,8 +130,9 @@ def test_publish_while_the_broker_is_down_answers_201_and_fans_out_once_it_is_ba
 
 
 def test_with_the_broker_up_the_fast_path_sends_at_commit(
-    celery_worker, alice, api, make_asset, events
+    celery_worker, alice, api, make_asset, events, settings
 ):
+    settings.REALTIME_INLINE_MAX = 0  # every audience through the queue
     asset = make_asset(alice)
     response = api(alice).post(
         "/api/v1/posts", {"asset_id": asset.id, "visibility": "public"}, format="json"

@@ -62,11 +62,13 @@ async def closed_with(ws, timeout: float = 2.0) -> int | None:
 
 @sync_to_async
 def publish(author, visibility="public", *, fan_out: bool = True):
-    """Publish as the service does, then run what the feed-queue task runs."""
+    """Publish as the service does, let this process's own delivery finish, then run what the
+    feed-queue task runs (which sends nothing to whoever the first already reached)."""
     from apps.media.services import asset_create
 
     asset = asset_create(owner=author, data=png_bytes(), mime="image/png", width=8, height=8)
     post = post_services.post_publish(author=author, asset_id=asset.id, visibility=visibility)
     if fan_out:
+        fanout.drain()
         fanout.post_created(post_id=post.id)
     return post
