@@ -7,7 +7,8 @@ resource those schemas do not know, against ``keda_scaledobject.schema.json`` be
 Then the properties that decide whether the cluster works are checked against Vivid itself:
 every Celery queue the settings route tasks to has a worker Deployment and a ScaledObject
 reading that queue, beat runs exactly once, every Vivid container reads the ConfigMap and the
-Secret, the probes ask for paths and options that exist, and no container runs as root.
+Secret and signs with the same certificate, the probes ask for paths and options that exist,
+and no container runs as root.
 """
 
 from __future__ import annotations
@@ -267,6 +268,44 @@ def test_every_vivid_container_reads_the_configmap_and_the_secret():
             assert {"configMapRef": {"name": "vivid"}} in sources, (where, container["name"])
             assert {"secretRef": {"name": "vivid"}} in sources, (where, container["name"])
     assert seen >= len(WORKERS) + 3  # web, beat, the release Job and every worker at least
+
+
+def test_every_vivid_pod_signs_with_the_same_certificate():
+    """A content-credential certificate made in each pod would differ from pod to pod, and what
+    one pod signs would not verify on another: every Vivid container mounts the Secret's where
+    Vivid looks for its own (C2PA_KEYS_DIR, under VIVID_VAR_DIR by default)."""
+    assert not {"C2PA_KEYS_DIR", "LEDGER_KEYS_DIR", "C2PA_SIGNING_CERT"} & set(CONFIG)
+    keys_dir = str(
+        Path(CONFIG["VIVID_VAR_DIR"]) / Path(settings.C2PA_KEYS_DIR).relative_to(settings.VAR_DIR)
+    )
+    for where, pod in _pod_specs().items():
+        secrets = {
+            v["name"]: v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v
+        }
+        for container in _containers(pod):
+            if _is_vivid(container):
+                mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+                assert secrets.get(mounts.get(keys_dir)) == "vivid-c2pa", (where, container["name"])
+
+
+def test_web_and_the_generation_worker_see_the_same_comfyui_workflows():
+    """With ComfyUI, web offers each workflow as a model and the generation worker runs it (the
+    image does not hold platform/comfyui/): both mount the workflows' ConfigMap at one path,
+    the COMFYUI_WORKFLOWS_DIR the config names when it names one."""
+    paths = set()
+    for name in ["vivid-web", *(n for n, queues in WORKERS.items() if "generation" in queues)]:
+        pod = DEPLOYMENTS[name]["spec"]["template"]["spec"]
+        maps = {v["name"]: v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v}
+        (container,) = pod["containers"]
+        mounted = [
+            m["mountPath"]
+            for m in container["volumeMounts"]
+            if maps.get(m["name"]) == "vivid-comfyui-workflows"
+        ]
+        assert len(mounted) == 1, name
+        paths.update(mounted)
+    (path,) = paths
+    assert CONFIG.get("COMFYUI_WORKFLOWS_DIR", path) == path
 
 
 def test_settings_named_are_settings_vivid_reads():
