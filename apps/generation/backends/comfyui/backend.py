@@ -28,6 +28,7 @@ import logging
 import os
 import time
 import uuid
+from contextlib import ExitStack
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,8 @@ class ComfyUIWorkflowBackend(GenerationBackend):
             seed, _ = request.picture(index)
 
             def part(fraction: float, index: int = index) -> None:
-                progress((index + fraction) / count)
+                # 1.0 is the job's to say, once its results are stored.
+                progress(min((index + fraction) / count, 0.99))
 
             yield self._one(request, seed, part)
 
@@ -297,15 +299,14 @@ class ComfyUIWorkflowBackend(GenerationBackend):
         self, server: ComfyServer, graph: dict[str, Any], client_id: str, progress
     ) -> tuple[dict[str, Any], str]:
         """Queue ``graph`` and follow it to its history entry; progress fills 0..0.9."""
-        ws = server.socket_open(client_id)
-        try:
+        with ExitStack() as sockets:
+            ws = server.socket_open(client_id, sockets)
             prompt_id = server.prompt_queue(graph, client_id)
-            return self._follow(server, ws, client_id, prompt_id, progress), prompt_id
-        finally:
-            if ws is not None:
-                ws.close()
+            return self._follow(server, ws, sockets, client_id, prompt_id, progress), prompt_id
 
-    def _follow(self, server, ws, client_id: str, prompt_id: str, progress) -> dict[str, Any]:
+    def _follow(
+        self, server, ws, sockets: ExitStack, client_id: str, prompt_id: str, progress
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + self.max_wait_s
         last_heard = time.monotonic()
         shown = 0.0  # the sampler's share done; never moves back (a second sampler restarts)
@@ -355,7 +356,7 @@ class ComfyUIWorkflowBackend(GenerationBackend):
                 last_heard = now
                 if ws is None:
                     try:
-                        ws = server.socket_open(client_id)
+                        ws = server.socket_open(client_id, sockets)
                     except ServerGone:
                         ws = None
             if now > deadline:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import contextmanager
+from contextlib import ExitStack
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -186,29 +186,23 @@ class ComfyServer:
 
     # --- socket -------------------------------------------------------------------------------
 
-    @contextmanager
-    def socket(self, client_id: str):
+    def socket_open(self, client_id: str, stack: ExitStack) -> ClientConnection:
         """The server's socket for ``client_id`` (ComfyUI sends a prompt's progress to the
-        client id it was queued with)."""
-        ws = self.socket_open(client_id)
-        try:
-            yield ws
-        finally:
-            ws.close()
-
-    def socket_open(self, client_id: str) -> ClientConnection:
+        client id it was queued with), closed when ``stack`` closes."""
         parts = urlsplit(self.url)
         scheme = "wss" if parts.scheme == "https" else "ws"
         path = parts.path.rstrip("/") + "/ws"
         ws_url = urlunsplit((scheme, parts.netloc, path, f"clientId={client_id}", ""))
         try:
-            return connect(
-                ws_url,
-                additional_headers=self.headers or None,
-                open_timeout=self.connect_timeout,
-                close_timeout=1.0,
-                max_size=MAX_MESSAGE_BYTES,
-                compression=None,
+            return stack.enter_context(
+                connect(
+                    ws_url,
+                    additional_headers=self.headers or None,
+                    open_timeout=self.connect_timeout,
+                    close_timeout=1.0,
+                    max_size=MAX_MESSAGE_BYTES,
+                    compression=None,
+                )
             )
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as e:
             raise ServerGone(f"{self.label}: socket: {type(e).__name__}") from e

@@ -169,6 +169,9 @@ class Workflow:
             values["fps"] = self.fps
         if image_name is not None:
             values["image"] = image_name
+        if not negative_prompt.strip():
+            # No negative prompt asked for: the workflow's own (a model's recommended one) stays.
+            del values["negative_prompt"]
         for name, target in self.inputs.items():
             if name in values:
                 graph[target.node]["inputs"][target.input] = values[name]
