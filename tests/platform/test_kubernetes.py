@@ -26,7 +26,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from django.conf import settings
-from django.core.management import get_commands
+from django.core.management import get_commands, load_command_class
 from django.urls import resolve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,13 +245,51 @@ def test_beat_runs_exactly_once():
     assert "vivid-beat" not in scaled | hpa_targets
 
 
+def _manage_py(command: list[str]) -> list[list[str]]:
+    """The ``manage.py`` invocations in a container or probe command, each as name + options."""
+    if command[:2] == ["sh", "-c"]:
+        lexer = shlex.shlex(command[2], posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(lexer)
+    else:
+        words = command
+    calls = []
+    for i, word in enumerate(words):
+        if word == "manage.py":
+            call = []
+            for w in words[i + 1 :]:
+                if w in (";", "&&", "||", "|", "&"):
+                    break
+                call.append(w)
+            calls.append(call)
+    return calls
+
+
+def _all_manage_py() -> list[tuple[str, list[str]]]:
+    calls = []
+    for where, pod in _pod_specs().items():
+        for container in _containers(pod):
+            commands = [container.get("command", [])]
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                commands.append(container.get(probe, {}).get("exec", {}).get("command", []))
+            calls += [(where, call) for command in commands for call in _manage_py(command)]
+    return calls
+
+
 def test_the_release_job_migrates_and_prepares_media_storage():
-    (job,) = _of_kind("Job").values()
-    (container,) = job["spec"]["template"]["spec"]["containers"]
-    words = _shell(container)
-    commands = [words[i + 1] for i, w in enumerate(words) if w == "manage.py"]
-    assert commands == ["migrate", "media_storage_init"]
-    assert set(commands) <= set(get_commands())
+    (name,) = _of_kind("Job")
+    calls = [call[0] for where, call in _all_manage_py() if where == f"Job/{name}"]
+    assert calls == ["migrate", "media_storage_init"]
+
+
+def test_every_manage_py_command_exists_and_takes_its_options():
+    calls = _all_manage_py()
+    assert len(calls) > len(WORKERS) + 3
+    commands = get_commands()
+    for where, (name, *options) in calls:
+        assert name in commands, (where, name)
+        parser = load_command_class(commands[name], name).create_parser("manage.py", name)
+        parser.parse_args(options)  # CommandError on an unknown or malformed option
 
 
 # --- settings -------------------------------------------------------------------------------
