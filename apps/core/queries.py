@@ -69,7 +69,9 @@ class QueryTemplate:
     def sql(self, shape: tuple, values: dict[Hashable, Any]) -> tuple[str, list]:
         """The SQL and parameters for ``shape`` with ``values`` put in for the placeholders."""
         compiled = self._get(shape)
-        params = [values.get(p, p) if isinstance(p, (int, str)) else p for p in compiled.params]
+        params = [
+            values.get(p, p) if isinstance(p, (int, float, str)) else p for p in compiled.params
+        ]
         return compiled.sql, params
 
     def rows(self, shape: tuple, values: dict[Hashable, Any]) -> list[dict[str, Any]]:

@@ -46,7 +46,11 @@ def post_data(post, viewer) -> dict:
 
 
 def page_data(page: Page, viewer) -> dict:
-    reacted = selectors.viewer_reactions(viewer=viewer, post_ids=[p.id for p in page.items])
+    items = page.items
+    if all(hasattr(p, "viewer_reacted") for p in items):  # the feeds' pages carry them
+        reacted = {p.id: p.viewer_reacted for p in items}
+    else:
+        reacted = selectors.viewer_reactions(viewer=viewer, post_ids=[p.id for p in items])
     return {"items": posts_data(page.items, reacted), "next_cursor": page.next_cursor}
 
 
@@ -109,17 +113,45 @@ class AltSuggestionApi(APIView):
         return Response({"asset_id": str(asset_id), "suggestion": suggestion})
 
 
+def feed_response(request, feed: str, *, key: str | None = None, trending=False) -> Response:
+    """One page of ``feed`` as the API answers it: one query (``selectors.feed_rows``) made into
+    ``PostOut``'s JSON without models, or the serializers themselves while they have a field the
+    rows do not know (``rows_cover_serializers``)."""
+    query = request.query_params
+    raw_cursor = None
+    if trending:
+        # Trending pages on (score, id), not on the id alone: its own cursor.
+        query = query.copy()
+        raw_cursor = query.pop("cursor", [None])[0]
+        query.pop("since", None)
+    params = PageParams.from_query(query)
+    trending_cursor = selectors.TrendingCursor.parse(raw_cursor) if trending else None
+    viewer = request.user
+    if not rows_cover_serializers():
+        if trending:
+            page = selectors.feed_trending(
+                viewer=viewer, limit=params.limit, cursor=trending_cursor
+            )
+        elif feed == "user":
+            author = user_get_by_username(username=key)
+            page = selectors.feed_user(author=author, viewer=viewer, params=params)
+        elif feed == "tag":
+            page = selectors.feed_tag(tag=key, viewer=viewer, params=params)
+        else:
+            page = getattr(selectors, f"feed_{feed}")(viewer=viewer, params=params)
+        return Response(page_data(page, viewer))
+    page = selectors.feed_rows(
+        feed=feed, viewer=viewer, params=params, key=key, trending_cursor=trending_cursor
+    )
+    return Response({"items": post_rows_data(page.items), "next_cursor": page.next_cursor})
+
+
 class HomeFeedApi(APIView):
     pagination_class = KeysetPagination  # schema only: pages through PageParams
 
     @extend_schema(responses={200: PostOut(many=True)}, operation_id="feed_home")
     def get(self, request):
-        params = PageParams.from_query(request.query_params)
-        if not rows_cover_serializers():
-            page = selectors.feed_home(viewer=request.user, params=params)
-            return Response(page_data(page, request.user))
-        page = selectors.feed_home_rows(viewer=request.user, params=params)
-        return Response({"items": post_rows_data(page.items), "next_cursor": page.next_cursor})
+        return feed_response(request, "home")
 
 
 class PublicFeedApi(APIView):
@@ -140,20 +172,8 @@ class PublicFeedApi(APIView):
                 "invalid", _("Some query parameters are not valid."), fields={"sort": ["?"]}
             )
         if sort == "trending":
-            # Trending pages on (score, id), not on the id alone: its own cursor.
-            query = request.query_params.copy()
-            raw_cursor = query.pop("cursor", [None])[0]
-            query.pop("since", None)
-            params = PageParams.from_query(query)
-            page = selectors.feed_trending(
-                viewer=request.user,
-                limit=params.limit,
-                cursor=selectors.TrendingCursor.parse(raw_cursor),
-            )
-        else:
-            params = PageParams.from_query(request.query_params)
-            page = selectors.feed_public(viewer=request.user, params=params)
-        return Response(page_data(page, request.user))
+            return feed_response(request, "trending", trending=True)
+        return feed_response(request, "public")
 
 
 class UserPostsApi(APIView):
@@ -162,10 +182,7 @@ class UserPostsApi(APIView):
 
     @extend_schema(responses={200: PostOut(many=True)}, operation_id="users_posts")
     def get(self, request, username: str):
-        params = PageParams.from_query(request.query_params)
-        author = user_get_by_username(username=username)
-        page = selectors.feed_user(author=author, viewer=request.user, params=params)
-        return Response(page_data(page, request.user))
+        return feed_response(request, "user", key=username)
 
 
 def _reactions_data(post, viewer) -> dict:
@@ -213,9 +230,7 @@ class TagPostsApi(APIView):
 
     @extend_schema(responses={200: PostOut(many=True)}, operation_id="tags_posts")
     def get(self, request, tag: str):
-        params = PageParams.from_query(request.query_params)
-        page = selectors.feed_tag(tag=tag, viewer=request.user, params=params)
-        return Response(page_data(page, request.user))
+        return feed_response(request, "tag", key=tag)
 
 
 class RemixesApi(APIView):

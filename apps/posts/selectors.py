@@ -1,8 +1,9 @@
 """Reads of posts, feeds and comments, every one through ``Post.objects.visible_to``.
 
-A feed page costs a constant number of queries whatever its size: the viewer's hidden set (one),
-the page itself with authors and assets joined (one), the viewer's own reactions (one). The API's
-home feed folds all three into one (``feed_home_rows``).
+A feed page is one query whatever its size, on the API and on the pages alike: the page's posts
+with authors and assets joined, the viewer's blocks and mutes as a subquery, their own reactions
+as an array column (see "feeds" below; ``tests/bench/feed.py`` measures each feed against its
+own SQL sent raw).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from apps.core.pagination import Page, PageParams, paginate
 from apps.core.queries import QueryTemplate
 from apps.posts.models import Comment, Post, PostTag, Reaction
 from apps.social.models import Follow
-from apps.social.selectors import blocked_ids, hidden_author_ids, hidden_author_ids_query
+from apps.social.selectors import blocked_ids, hidden_author_ids_query
 
 
 def _viewer_id(viewer) -> int | None:
@@ -41,17 +42,6 @@ def _posts(viewer, *, hidden: set[int] | None = None) -> QuerySet[Post]:
     )
 
 
-def _feed_posts(viewer) -> QuerySet[Post]:
-    """Visible posts minus everyone the viewer blocks, is blocked by or mutes (feeds only).
-
-    A viewer whose setting hides sensitive media gets no sensitive posts but their own.
-    """
-    posts = _posts(viewer, hidden=hidden_author_ids(viewer_id=_viewer_id(viewer)))
-    if getattr(viewer, "sensitive_media", None) == "hide":
-        posts = posts.exclude(Q(sensitive=True) & ~Q(author_id=viewer.pk))
-    return posts
-
-
 def post_get_visible(*, post_id: int, viewer) -> Post:
     """A post the viewer may see; one they may not answers exactly like a missing one."""
     post = _posts(viewer).filter(id=post_id).first()
@@ -60,25 +50,25 @@ def post_get_visible(*, post_id: int, viewer) -> Post:
     return post
 
 
-def feed_home(*, viewer, params: PageParams) -> Page:
-    """Posts of the people the viewer follows, and their own, newest first."""
-    following = Follow.objects.filter(follower_id=viewer.pk).values("followee_id")
-    posts = _feed_posts(viewer).filter(Q(author_id=viewer.pk) | Q(author_id__in=following))
-    return paginate(posts, params)
-
-
-# --- the home feed's fast path ----------------------------------------------------------------
+# --- feeds -----------------------------------------------------------------------------------
 #
-# The API's home page is one query: the page's posts with exactly the columns the JSON needs
-# (author and asset joined), the viewer's blocks and mutes as a ``NOT IN`` subquery (hashed once
-# by PostgreSQL), and on PostgreSQL the viewer's own reactions as an array column. Building that
-# query with the ORM costs more than running it, so it is built once per shape (limit, cursor or
-# not, since or not, sensitive media hidden or not) with placeholder values, through
-# ``visible_to`` like every other read, and reused with the request's values in their place.
+# Every feed (home, public, trending, a #hashtag, a profile) is one query a page: the page's posts
+# with their author and asset joined, the viewer's blocks and mutes as a ``NOT IN`` subquery
+# (hashed once by PostgreSQL), and on PostgreSQL the viewer's own reactions as an array column.
+# One function (``_feed_queryset``) says which posts each feed holds, through ``visible_to``; the
+# pages get model instances from it, the API plain rows from the same query built once per shape
+# (``QueryTemplate``: building a query with the ORM costs more than running it). A profile's
+# page names its author by username inside the query, so an empty page alone asks once more
+# whether the account exists (404) or only shows the viewer nothing.
+
+FEEDS = ("home", "public", "trending", "tag", "user")
 
 _VIEWER = -9_000_000_000_000_000_001  # placeholders: below any snowflake id, never a real value
 _CURSOR = -9_000_000_000_000_000_002
 _SINCE = -9_000_000_000_000_000_003
+_SCORE = -1.0e308  # no post scores this (scores are engagement with time decay, never negative)
+_TAG = "\x1f#tag\x1f"  # control characters: no tag or username has them
+_USERNAME = "\x1f@username\x1f"
 
 POST_COLUMNS = (
     "id",
@@ -121,62 +111,87 @@ POST_COLUMNS = (
 )
 
 
-def _home_queryset(hide_sensitive: bool, cursor: bool, since: bool, limit: int) -> QuerySet:
-    """The home page's query for one shape, with placeholder values (see ``QueryTemplate``)."""
-    from apps.accounts.models import User
+def _feed_queryset(viewer, feed: str, *, key=None) -> QuerySet[Post]:
+    """The posts on ``feed`` that ``viewer`` sees (unordered, unpaged), through ``visible_to``.
 
-    viewer = User(id=_VIEWER, sensitive_media="hide" if hide_sensitive else "show")
-    following = Follow.objects.filter(follower_id=_VIEWER).values("followee_id")
-    hidden = hidden_author_ids_query(viewer_id=_VIEWER)
-    posts = Post.objects.visible_to(viewer, hidden_author_ids=hidden).filter(
-        Q(author_id=_VIEWER) | Q(author_id__in=following)
+    ``key``: the tag (lower case) for ``tag``, the author's id (or a subquery of it) for
+    ``user``. Feeds leave out everyone the viewer blocks, is blocked by or mutes; a profile
+    leaves out blocks only (muting someone does not hide their profile). A viewer whose setting
+    hides sensitive media gets no sensitive posts but their own, except on a profile.
+    """
+    viewer_id = _viewer_id(viewer)
+    hidden = None
+    if viewer_id is not None and feed != "user":
+        hidden = hidden_author_ids_query(viewer_id=viewer_id)
+    posts = Post.objects.visible_to(viewer, hidden_author_ids=hidden)
+    if feed == "home":
+        following = Follow.objects.filter(follower_id=viewer_id).values("followee_id")
+        posts = posts.filter(Q(author_id=viewer_id) | Q(author_id__in=following))
+    elif feed in ("public", "trending"):
+        posts = posts.filter(visibility=Post.Visibility.PUBLIC)
+    elif feed == "tag":
+        posts = posts.filter(id__in=PostTag.objects.filter(tag=key).values("post_id"))
+    elif feed == "user":
+        posts = posts.filter(author_id=key)
+    else:
+        raise ValueError(feed)
+    if feed != "user" and getattr(viewer, "sensitive_media", None) == "hide":
+        posts = posts.exclude(Q(sensitive=True) & ~Q(author_id=viewer_id))
+    return posts
+
+
+def _with_viewer_kinds(posts: QuerySet, viewer_id: int | None) -> QuerySet:
+    """``viewer_kinds``: the kinds the viewer gave each post, as an array column (PostgreSQL)."""
+    if viewer_id is None or connection.vendor != "postgresql":
+        return posts
+    from django.contrib.postgres.expressions import ArraySubquery
+
+    mine = Reaction.objects.filter(user_id=viewer_id, post_id=OuterRef("id")).values("kind")
+    return posts.annotate(viewer_kinds=ArraySubquery(mine.order_by()))
+
+
+def _trending_after(posts: QuerySet, score, post_id) -> QuerySet:
+    return posts.filter(Q(trend_score__lt=score) | Q(trend_score=score, id__lt=post_id))
+
+
+# --- the pages: model instances ----------------------------------------------------------------
+
+
+def _feed_models(viewer, feed: str, *, key=None) -> QuerySet[Post]:
+    # ``asset_provenance_id`` and ``remix_of_deleted_at`` as in ``_posts``.
+    posts = (
+        _feed_queryset(viewer, feed, key=key)
+        .select_related("author", "asset")
+        .annotate(
+            asset_provenance_id=F("asset__provenance__id"),
+            remix_of_deleted_at=F("remix_of__author__deletion_requested_at"),
+        )
     )
-    if hide_sensitive:
-        posts = posts.exclude(Q(sensitive=True) & ~Q(author_id=_VIEWER))
-    if cursor:
-        posts = posts.filter(id__lt=_CURSOR)
-    if since:
-        posts = posts.filter(id__gt=_SINCE)
-    columns = list(POST_COLUMNS)
-    if connection.vendor == "postgresql":
-        from django.contrib.postgres.expressions import ArraySubquery
-
-        mine = Reaction.objects.filter(user_id=_VIEWER, post_id=OuterRef("id")).values("kind")
-        posts = posts.annotate(viewer_kinds=ArraySubquery(mine.order_by()))
-        columns.append("viewer_kinds")
-    return posts.values(*columns).order_by("-id")[: limit + 1]
+    return _with_viewer_kinds(posts, _viewer_id(viewer))
 
 
-# Prepared (no parsing per request): the planner estimates any viewer's follows, blocks and
-# reactions from per-column averages, so even a generic plan, which PostgreSQL adopts only when
-# it costs no more than the custom plans it made first, is the plan a viewer would get anyway.
-_home = QueryTemplate(_home_queryset, prepare=True)
+def _reacted(viewer, page: Page) -> Page:
+    """Each post's ``viewer_reacted``: from the page's own query, else (not PostgreSQL) one more."""
+    items = page.items
+    if items and not hasattr(items[0], "viewer_kinds"):
+        reacted = viewer_reactions(viewer=viewer, post_ids=[p.id for p in items])
+        for post in items:
+            post.viewer_reacted = reacted[post.id]
+    else:
+        for post in items:
+            post.viewer_reacted = list(post.viewer_kinds or [])
+    return page
 
 
-def feed_home_rows(*, viewer, params: PageParams) -> Page:
-    """``feed_home`` for the API: the same posts as plain rows (dicts keyed by ``POST_COLUMNS``
-    plus ``viewer_kinds``, the kinds the viewer gave each post), in one query on PostgreSQL
-    (two elsewhere: the reactions come apart)."""
-    shape = (
-        getattr(viewer, "sensitive_media", None) == "hide",
-        params.cursor is not None,
-        params.since is not None,
-        params.limit,
-    )
-    values = {_VIEWER: viewer.pk, _CURSOR: params.cursor, _SINCE: params.since}
-    items = _home.rows(shape, values)
-    more = len(items) > params.limit
-    items = items[: params.limit]
-    if items and "viewer_kinds" not in items[0]:
-        reacted = viewer_reactions(viewer=viewer, post_ids=[item["id"] for item in items])
-        for item in items:
-            item["viewer_kinds"] = reacted[item["id"]]
-    return Page(items=items, next_cursor=str(items[-1]["id"]) if more else None)
+def feed_home(*, viewer, params: PageParams) -> Page:
+    """Posts of the people the viewer follows, and their own, newest first (each post with
+    ``viewer_reacted``, as on every feed)."""
+    return _reacted(viewer, paginate(_feed_models(viewer, "home"), params))
 
 
 def feed_public(*, viewer, params: PageParams) -> Page:
     """Public posts of public accounts, newest first."""
-    return paginate(_feed_posts(viewer).filter(visibility=Post.Visibility.PUBLIC), params)
+    return _reacted(viewer, paginate(_feed_models(viewer, "public"), params))
 
 
 @dataclass(frozen=True)
@@ -208,26 +223,163 @@ def feed_trending(*, viewer, limit: int, cursor: TrendingCursor | None) -> Page:
     Keyset-paginated on (score, id); a score changes while someone pages, so an item may move
     between pages, which a trending list accepts.
     """
-    posts = _feed_posts(viewer).filter(visibility=Post.Visibility.PUBLIC)
+    posts = _feed_models(viewer, "trending")
     if cursor is not None:
-        posts = posts.filter(
-            Q(trend_score__lt=cursor.score) | Q(trend_score=cursor.score, id__lt=cursor.id)
-        )
+        posts = _trending_after(posts, cursor.score, cursor.id)
     rows = list(posts.order_by("-trend_score", "-id")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = str(TrendingCursor(rows[-1].trend_score, rows[-1].id)) if more else None
-    return Page(items=rows, next_cursor=next_cursor)
+    return _reacted(viewer, Page(items=rows, next_cursor=next_cursor))
 
 
 def feed_user(*, author, viewer, params: PageParams) -> Page:
     """A profile's posts the viewer may see (muting someone does not hide their profile)."""
-    return paginate(_posts(viewer).filter(author=author), params)
+    return _reacted(viewer, paginate(_feed_models(viewer, "user", key=author.pk), params))
 
 
 def feed_tag(*, tag: str, viewer, params: PageParams) -> Page:
-    tagged = PostTag.objects.filter(tag=tag.lower()).values("post_id")
-    return paginate(_feed_posts(viewer).filter(id__in=tagged), params)
+    """Posts with one #hashtag, newest first."""
+    return _reacted(viewer, paginate(_feed_models(viewer, "tag", key=tag.lower()), params))
+
+
+# --- the API: plain rows, one prepared query per shape -----------------------------------------
+
+
+def _rows_queryset(
+    feed: str, signed_in: bool, hide_sensitive: bool, cursor: bool, since: bool, limit: int
+) -> QuerySet:
+    """A feed page's query for one shape, with placeholder values (see ``QueryTemplate``)."""
+    from django.db.models import Subquery
+    from django.db.models.functions import Lower
+
+    from apps.accounts.models import User
+
+    viewer = None
+    if signed_in:
+        viewer = User(id=_VIEWER, sensitive_media="hide" if hide_sensitive else "show")
+    key = None
+    if feed == "tag":
+        key = _TAG
+    elif feed == "user":
+        # Usernames are unique by lower case (an index on it): the author found in the query.
+        author = User.objects.annotate(name=Lower("username")).filter(
+            name=_USERNAME, is_active=True
+        )
+        key = Subquery(author.values("id")[:1])
+    posts = _with_viewer_kinds(
+        _feed_queryset(viewer, feed, key=key), _VIEWER if signed_in else None
+    )
+    columns = list(POST_COLUMNS)
+    if feed == "trending":
+        if cursor:
+            posts = _trending_after(posts, _SCORE, _CURSOR)
+        columns.append("trend_score")
+        order = ("-trend_score", "-id")
+    else:
+        if cursor:
+            posts = posts.filter(id__lt=_CURSOR)
+        if since:
+            posts = posts.filter(id__gt=_SINCE)
+        order = ("-id",)
+    if "viewer_kinds" in posts.query.annotations:
+        columns.append("viewer_kinds")  # last: ``QueryTemplate`` names fields, then annotations
+    return posts.values(*columns).order_by(*order)[: limit + 1]
+
+
+# Prepared (no parsing per request): the planner estimates any viewer's follows, blocks and
+# reactions, and a profile's author (named inside the query), from per-column averages, so even
+# a generic plan, which PostgreSQL adopts only when it costs no more than the custom plans it
+# made first, is the plan a viewer would get anyway. Not the hashtag feed: a rare tag and a
+# common one want different plans (from the tag index, or down the posts by id).
+_rows_prepared = QueryTemplate(_rows_queryset, prepare=True)
+_rows_planned = QueryTemplate(_rows_queryset)
+
+
+def _rows_template(feed: str) -> QueryTemplate:
+    return _rows_planned if feed == "tag" else _rows_prepared
+
+
+def _rows_shape(
+    feed: str,
+    viewer,
+    params: PageParams,
+    key: str | None = None,
+    trending_cursor: TrendingCursor | None = None,
+) -> tuple[tuple, dict]:
+    """The shape of a feed page's query and the request's values for its placeholders."""
+    viewer_id = _viewer_id(viewer)
+    trending = feed == "trending"
+    shape = (
+        feed,
+        viewer_id is not None,
+        getattr(viewer, "sensitive_media", None) == "hide",
+        (trending_cursor if trending else params.cursor) is not None,
+        params.since is not None and not trending,
+        params.limit,
+    )
+    values = {_VIEWER: viewer_id, _CURSOR: params.cursor, _SINCE: params.since}
+    if trending_cursor is not None:
+        values.update({_SCORE: trending_cursor.score, _CURSOR: trending_cursor.id})
+    if feed == "tag":
+        values[_TAG] = (key or "").lower()
+    elif feed == "user":
+        values[_USERNAME] = (key or "").lower()
+    return shape, values
+
+
+def feed_sql(
+    *,
+    feed: str,
+    viewer,
+    params: PageParams,
+    key: str | None = None,
+    trending_cursor: TrendingCursor | None = None,
+) -> tuple[str, list]:
+    """The SQL and parameters ``feed_rows`` sends for this page (for the feed benchmark's raw
+    baseline, and for ``EXPLAIN``)."""
+    shape, values = _rows_shape(feed, viewer, params, key, trending_cursor)
+    return _rows_template(feed).sql(shape, values)
+
+
+def feed_rows(
+    *,
+    feed: str,
+    viewer,
+    params: PageParams,
+    key: str | None = None,
+    trending_cursor: TrendingCursor | None = None,
+) -> Page:
+    """A page of ``feed`` for the API as plain rows (dicts keyed by ``POST_COLUMNS`` plus
+    ``viewer_kinds``, the kinds the viewer gave each post), in one query on PostgreSQL (two
+    elsewhere: the reactions come apart).
+
+    ``key``: the tag of ``tag``, the username of ``user`` (an unknown or suspended one: 404).
+    ``trending`` pages by ``trending_cursor`` and ignores ``params.cursor`` and ``since``.
+    """
+    shape, values = _rows_shape(feed, viewer, params, key, trending_cursor)
+    items = _rows_template(feed).rows(shape, values)
+    more = len(items) > params.limit
+    items = items[: params.limit]
+    if not items and feed == "user":
+        from apps.accounts.selectors import user_get_by_username
+
+        user_get_by_username(username=key or "")  # no such account: 404, not an empty page
+    if items and "viewer_kinds" not in items[0]:
+        reacted = viewer_reactions(viewer=viewer, post_ids=[item["id"] for item in items])
+        for item in items:
+            item["viewer_kinds"] = reacted[item["id"]]
+    next_cursor = None
+    if more and feed == "trending":
+        next_cursor = str(TrendingCursor(items[-1]["trend_score"], items[-1]["id"]))
+    elif more:
+        next_cursor = str(items[-1]["id"])
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def feed_home_rows(*, viewer, params: PageParams) -> Page:
+    """``feed_home`` for the API as rows (see ``feed_rows``)."""
+    return feed_rows(feed="home", viewer=viewer, params=params)
 
 
 def remix_parent_check(*, post_id: int, viewer) -> Post:

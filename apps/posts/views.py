@@ -45,6 +45,10 @@ def _page(request, tab: str):
 
 
 def _with_reactions(request, posts):
+    """Each post's ``viewer_reacted`` (the feeds' selectors set it in the page's own query)."""
+    posts = list(posts)
+    if all(hasattr(p, "viewer_reacted") for p in posts):
+        return posts
     reacted = selectors.viewer_reactions(viewer=request.user, post_ids=[p.id for p in posts])
     for post in posts:
         post.viewer_reacted = reacted.get(post.id, [])
