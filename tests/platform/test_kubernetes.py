@@ -40,7 +40,7 @@ POD_KINDS = ("Deployment", "StatefulSet", "Job")
 
 
 def _load() -> dict[str, list[dict]]:
-    files = sorted(MANIFESTS.rglob("*.yaml"))
+    files = sorted(p for p in MANIFESTS.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
     assert files, f"no manifests in {MANIFESTS}"
     return {
         str(path.relative_to(MANIFESTS)): [d for d in yaml.safe_load_all(path.read_text()) if d]
@@ -106,11 +106,18 @@ WORKERS = {
 
 
 def vivid_queues() -> set[str]:
-    """Every queue Vivid sends tasks to: routes, the default queue, beat's and the heartbeats'."""
-    from apps.config.celery import HEARTBEAT_QUEUES
+    """Every queue Vivid sends tasks to: where Celery's router sends each registered task, the
+    routes and default queue of the settings, beat's and the heartbeats'."""
+    from apps.config.celery import HEARTBEAT_QUEUES, app
     from apps.core.management.commands.serve import QUEUES
 
-    queues = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    app.loader.import_default_modules()
+    queues = {
+        app.amqp.router.route({}, name)["queue"].name
+        for name in app.tasks
+        if not name.startswith("celery.")
+    }
+    queues.update(route["queue"] for route in settings.CELERY_TASK_ROUTES.values())
     queues.add(settings.CELERY_TASK_DEFAULT_QUEUE)
     queues.update(
         entry["options"]["queue"]
