@@ -4,7 +4,7 @@ live sockets while they browse, react, comment, follow, generate drafts and publ
 Run from the repository root with PostgreSQL (and Redis; without ``REDIS_URL`` an embedded
 Valkey is started)::
 
-    .venv/bin/python tests/bench/load.py [--steps 50,100,150,200,300] [--step-s 60]
+    .venv/bin/python tests/bench/load.py [--steps 10,20,40,80] [--step-s 60] [--all-steps]
 
 This file is two things. Run as a script it is the driver: it makes the scratch database
 ``<name>_bench_load`` beside ``DATABASE_URL``'s (seeded once with ``manage.py seed --scale
@@ -22,15 +22,19 @@ feeds and post and profile pages, through the API and as HTML pages; some react,
 follow; a few ask for four drafts from the embedded ``procedural`` backend, look at the job
 until it is done and publish one of its images.
 
-The sockets are ``websockets.sync`` clients: under Locust's gevent monkey-patching their reader
-thread is a greenlet and their socket cooperative, so a thousand of them live in the Locust
-process beside its HTTP clients (one process of 50 people, each sending a frame every 0.2 s,
-kept a 10 ms timer greenlet on time).
+The sockets are ``websockets.sync`` clients (``websocket-client``, which Locust's own examples
+use, is not a dependency): under Locust's gevent monkey-patching their reader thread is a
+greenlet and their socket cooperative (50 such sockets, each echoing a frame every 0.2 s, left a
+10 ms timer greenlet on time), so each person's socket lives beside its HTTP client.
 
-Prints one JSON object: per step the people, sockets held, requests/s, p50/p95/p99 and errors
-(HTTP failures, sockets that failed or were closed by the server), the load average before and
-after; ``capacity``: the busiest step with p99 ≤ 250 ms and no error; ``profile``: where the web
-process spent its time at that step (py-spy samples summarised by function and by module).
+Prints one JSON object: per step the people, sockets held, requests/s, p50/p95/p99, errors
+(HTTP failures, sockets that failed to open or were closed by the server), the CPU each process
+used (web, worker, beat, this database's PostgreSQL backends, Locust, py-spy) and the load
+average before and after; ``capacity``: the busiest step with p99 ≤ 250 ms and no error;
+``profile_at_capacity``: where the web process's threads were at that step (py-spy samples: a
+PostgreSQL round trip, the event loop, which module's Python code, the hottest functions);
+``baseline_bare_server``: the same people against an ASGI app that answers at once (what the
+machine, uvicorn and Locust cost without Vivid), and ``vs_baseline``, Vivid's latencies over it.
 
 Everything runs on the one machine: Locust's own CPU comes out of the same cores as the server's,
 and on a shared machine other work does too, so the figure is a floor. Not collected by pytest.
@@ -50,6 +54,7 @@ P99_TARGET_MS = 250.0
 FIXTURE_ENV = "VIVID_LOAD_FIXTURE"
 SOCKET_REPORT_ENV = "VIVID_LOAD_SOCKETS"
 THINK_S = (2.0, 8.0)
+LOCUST_START_S = 3.0  # from starting Locust to its first person
 PING_EVERY_S = 25.0  # frontend/static/js/live.js
 PROMPTS = [
     "a misty pine forest at dawn, watercolor",
@@ -61,6 +66,37 @@ PROMPTS = [
 ]
 COMMENTS = ["Lovely light.", "The colours!", "How did you get this sky?", "Saved.", "Wow"]
 REACTIONS = ["like", "love", "haha", "wow", "fire"]
+
+
+# --- the baseline: the same people against a server that does nothing ------------------------
+
+
+async def bare_app(scope, receive, send) -> None:
+    """ASGI app answering every request with a small JSON body and every socket's subscribe and
+    ping, at once: what the machine, uvicorn and Locust cost without Vivid."""
+    if scope["type"] == "http":
+        while (await receive()).get("more_body"):
+            pass
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"items": []}'})
+    elif scope["type"] == "websocket":
+        while True:
+            event = await receive()
+            if event["type"] == "websocket.connect":
+                await send({"type": "websocket.accept"})
+            elif event["type"] == "websocket.receive":
+                kind = json.loads(event.get("text") or "{}").get("type")
+                answer = {"subscribe": "subscribed", "ping": "pong"}.get(kind)
+                if answer:
+                    await send({"type": "websocket.send", "text": json.dumps({"type": answer})})
+            else:
+                return
 
 
 # --- the driver -------------------------------------------------------------------------------
@@ -116,6 +152,47 @@ def _web_pid(serve_pid: int) -> int:
         if b"uvicorn" in argv:
             return pid
     raise RuntimeError("manage.py serve started no uvicorn process")
+
+
+def _serve_processes(serve_pid: int) -> dict[str, list[int]]:
+    """The processes ``manage.py serve`` started, with their own children, by role."""
+    roles: dict[str, list[int]] = {"web": [], "worker": [], "beat": []}
+    for pid in (
+        int(p)
+        for task in Path(f"/proc/{serve_pid}/task").iterdir()
+        for p in (task / "children").read_text().split()
+    ):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            continue
+        role = "web" if b"uvicorn" in argv else "beat" if b"beat" in argv else "worker"
+        roles[role] += [pid, *_children(pid)]
+    return roles
+
+
+def _postgres_backends(url: str) -> list[int]:
+    """The PostgreSQL server processes serving the bench's database now (the pools keep them)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """User and system CPU seconds used so far by these processes."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _warm(port: int, fixture: dict) -> None:
@@ -189,14 +266,26 @@ def _failures(csv_prefix: Path) -> list[dict]:
 
 
 def _run_step(
-    env: dict, workdir: Path, port: int, web_pid: int, people: int, args
+    env: dict,
+    workdir: Path,
+    port: int,
+    web_pid: int | None,
+    people: int,
+    args,
+    name: str = "",
+    roles: dict[str, list[int]] | None = None,
 ) -> tuple[dict, Path]:
+    """One Locust run of ``people`` for ``args.step_s`` measured seconds (after they have all
+    started), with py-spy on ``web_pid`` in the middle of it."""
+    import resource
     import subprocess
+    import time
 
     ramp_s = max(1, -(-people // args.spawn_rate))
-    prefix = workdir / f"step-{people}"
-    sockets = workdir / f"sockets-{people}.json"
-    profile = workdir / f"profile-{people}.txt"
+    name = name or str(people)
+    prefix = workdir / f"step-{name}"
+    sockets = workdir / f"sockets-{name}.json"
+    profile = workdir / f"profile-{name}.txt"
     load_before = _loadavg()
     locust = subprocess.Popen(
         [
@@ -210,24 +299,44 @@ def _run_step(
         cwd=ROOT,
         env={**env, SOCKET_REPORT_ENV: str(sockets)},
         stdout=subprocess.DEVNULL,
-        stderr=(workdir / f"locust-{people}.log").open("wb"),
+        stderr=(workdir / f"locust-{name}.log").open("wb"),
     )
-    # Sample the web process in the middle of the measured window.
+
+    def until(t: float) -> None:
+        try:
+            locust.wait(timeout=max(0.0, t - (time.monotonic() - started)))
+        except subprocess.TimeoutExpired:
+            pass
+
+    # CPU of each process over the measured window; py-spy on the web process in its middle.
+    started = time.monotonic()
+    roles = {**(roles or {}), "locust": [locust.pid]}
     profile_s = min(args.profile_s, args.step_s)
-    delay = ramp_s + (args.step_s - profile_s) / 2
-    try:
-        locust.wait(timeout=delay)
-    except subprocess.TimeoutExpired:
+    until(ramp_s + LOCUST_START_S)
+    if web_pid is not None:
+        roles["postgres (this database)"] = _postgres_backends(env["DATABASE_URL"])
+    cpu_before = {role: _cpu_s(pids) for role, pids in roles.items()}
+    until(ramp_s + LOCUST_START_S + (args.step_s - profile_s) / 2)
+    spy_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if web_pid is not None and locust.poll() is None:
         subprocess.run(
             [
-                *(str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(web_pid)),
-                *("--duration", str(int(profile_s)), "--rate", "100", "--nonblocking"),
-                *("--format", "raw", "--output", str(profile)),
+                *(str(Path(sys.executable).with_name("py-spy")), "record"),
+                *("--pid", str(web_pid), "--duration", str(int(profile_s))),
+                *("--rate", "100", "--nonblocking", "--format", "raw", "--output", str(profile)),
             ],
             stdout=subprocess.DEVNULL,
-            stderr=(workdir / f"py-spy-{people}.log").open("wb"),
+            stderr=(workdir / f"py-spy-{name}.log").open("wb"),
         )
-    locust.wait(timeout=ramp_s + args.step_s + 120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spy_cpu = after.ru_utime + after.ru_stime - spy_cpu.ru_utime - spy_cpu.ru_stime
+    until(ramp_s + args.step_s - 1)
+    window = time.monotonic() - started - ramp_s - LOCUST_START_S
+    cores = {
+        role: round((_cpu_s(pids) - cpu_before[role]) / window, 2) for role, pids in roles.items()
+    }
+    cores["py-spy"] = round(spy_cpu / window, 2)
+    locust.wait(timeout=args.step_s + 120)
     stats = _stats(prefix)
     held = json.loads(sockets.read_text()) if sockets.exists() else {}
     errors = stats["failures"] + held.get("failed", 0) + held.get("closed_by_server", 0)
@@ -245,12 +354,25 @@ def _run_step(
         "failure_kinds": _failures(prefix),
         "load_average_before": load_before,
         "load_average_after": _loadavg(),
+        "cpu_cores_used": cores,
         "by_request": stats["by_request"],
     }
     step["within_target"] = (
         errors == 0 and stats["p99_ms"] is not None and stats["p99_ms"] <= P99_TARGET_MS
     )
     return step, profile
+
+
+def _versus(step: dict, baseline: dict) -> dict:
+    """Vivid's latencies over the do-nothing server's, the same people on the same machine."""
+    return {
+        "people": step["people"],
+        **{
+            f"ratio_{q}": round(step[f"{q}_ms"] / max(1.0, baseline[f"{q}_ms"] or 1.0), 1)
+            for q in ("p50", "p99")
+        },
+        "rps_share_of_baseline": round(step["rps"] / max(0.1, baseline["rps"]), 2),
+    }
 
 
 # Leaf Python frames below which the work is C: uvloop's loop (sockets, callbacks), and the hand-off
@@ -268,7 +390,8 @@ PLUMBING = {"threading", "concurrent", "runpy", "<frozen runpy>"}  # on (almost)
 
 
 def _module(frame: str) -> str:
-    """``name (path:line)`` → its package: ``apps.posts``, ``django``, ``psycopg``, ``asyncio``."""
+    """``name (path:line)`` → its package: ``apps.posts``, ``django.db``, ``psycopg``,
+    ``asyncio``."""
     path = frame.rpartition(" (")[2].rstrip(")").rpartition(":")[0]
     parts = Path(path).parts
     if "site-packages" in parts:
@@ -279,8 +402,8 @@ def _module(frame: str) -> str:
         parts = Path(path.split("/lib/python3", 1)[1]).parts[2:]
     if not parts:
         return frame
-    if parts[0] == "apps" and len(parts) > 2:
-        return f"apps.{parts[1]}"
+    if parts[0] in ("apps", "django") and len(parts) > 2:  # apps.posts, django.template
+        return f"{parts[0]}.{parts[1]}"
     return parts[0].removesuffix(".py")
 
 
@@ -343,11 +466,12 @@ def main() -> None:
     import tempfile
     import time
 
+    from apps.core.management.commands.serve import WS_OPTIONS
     from tests.bench.databases import bench_database
     from tests.bench.realtime import Servers, _django, _free_port, _prepare_env, _wait_listening
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", default="50,100,150,200,300,400,500,600,800")
+    parser.add_argument("--steps", default="10,20,30,40,60,80,100,150,200,300,400")
     parser.add_argument("--step-s", type=int, default=60, help="measured seconds per step")
     parser.add_argument("--spawn-rate", type=int, default=50, help="people started a second")
     parser.add_argument("--profile-s", type=int, default=20, help="py-spy seconds per step")
@@ -399,11 +523,14 @@ def main() -> None:
             )
             _wait_listening(port, serve, timeout=120)
             web_pid = _web_pid(serve.pid)
+            roles = _serve_processes(serve.pid)
             _warm(port, fixture)
             time.sleep(3)  # the worker joins the broker
             profiles: dict[int, Path] = {}
             for people in steps:
-                step, profiles[people] = _run_step(env, workdir, port, web_pid, people, args)
+                step, profiles[people] = _run_step(
+                    env, workdir, port, web_pid, people, args, roles=roles
+                )
                 results.append(step)
                 print(
                     json.dumps({k: v for k, v in step.items() if k != "by_request"}),
@@ -414,6 +541,24 @@ def main() -> None:
             passing = [s for s in results if s["within_target"]]
             best = max(passing, key=lambda s: s["rps"]) if passing else None
             profile = _profile_summary(profiles[(best or results[0])["people"]])
+            # The baseline: as many people against a server that does nothing, in this run.
+            servers.stop(serve)
+            people = (best or results[0])["people"]
+            bare_port = _free_port()
+            bare = servers.start(
+                "bare",
+                [
+                    *(sys.executable, "-m", "uvicorn", "tests.bench.load:bare_app"),
+                    *("--host", "127.0.0.1", "--port", str(bare_port)),
+                    *("--ws", "websockets-sansio", *WS_OPTIONS, "--lifespan", "off"),
+                ],
+            )
+            _wait_listening(bare_port, bare)
+            baseline, _ = _run_step(
+                env, workdir, bare_port, None, people, args, name="bare", roles={"web": [bare.pid]}
+            )
+            baseline.pop("by_request")
+            servers.stop(bare)
         finally:
             servers.stop()
             if os.environ.get("BENCH_LOGS"):
@@ -445,6 +590,8 @@ def main() -> None:
                     "errors": best["errors"],
                 },
                 "profile_at_capacity": profile,
+                "baseline_bare_server": baseline,
+                "vs_baseline": _versus(best or results[0], baseline),
                 "steps": results,
                 "wall_s": round(time.monotonic() - started, 1),
             },
@@ -455,7 +602,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-else:  # imported by Locust as its locustfile
+elif "locust" in sys.modules:  # imported by Locust as its locustfile
     import itertools
     import random
     import threading
