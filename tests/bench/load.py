@@ -473,6 +473,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", default="10,20,30,40,60,80,100,150,200,300,400")
     parser.add_argument("--step-s", type=int, default=60, help="measured seconds per step")
+    parser.add_argument(
+        "--web-processes",
+        type=int,
+        default=1,
+        help="1: manage.py serve as it is; more: its web command with --workers N, its worker",
+    )
     parser.add_argument("--spawn-rate", type=int, default=50, help="people started a second")
     parser.add_argument("--profile-s", type=int, default=20, help="py-spy seconds per step")
     parser.add_argument(
@@ -517,13 +523,39 @@ def main() -> None:
             call_command("collectstatic", interactive=False, verbosity=0)
             fixture = _fixture(max(steps), workdir / "fixture.json")
             port = _free_port()
-            serve = servers.start(
-                "serve",
-                [sys.executable, "manage.py", "serve", "--port", str(port), "--no-migrate"],
-            )
-            _wait_listening(port, serve, timeout=120)
-            web_pid = _web_pid(serve.pid)
-            roles = _serve_processes(serve.pid)
+            if args.web_processes == 1:
+                serve = servers.start(
+                    "serve",
+                    [sys.executable, "manage.py", "serve", "--port", str(port), "--no-migrate"],
+                )
+                _wait_listening(port, serve, timeout=120)
+                web_pid = _web_pid(serve.pid)
+                roles = _serve_processes(serve.pid)
+                running = [serve]
+            else:  # serve's own web and worker commands, the web one with more processes
+                from apps.core.management.commands.serve import Command as Serve
+
+                argv = {
+                    child.name: child.argv
+                    for child in Serve()._children(
+                        {"host": "127.0.0.1", "port": port, "no_worker": False, "no_beat": True}
+                    )
+                }
+                web = servers.start("web", [*argv["web"], "--workers", str(args.web_processes)])
+                worker = servers.start("worker", argv["worker"])
+                _wait_listening(port, web, timeout=120)
+                time.sleep(3)  # every web process has started
+                web_pids = [
+                    pid
+                    for pid in _children(web.pid)
+                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                ]
+                web_pid = web_pids[0]  # py-spy samples one of them
+                roles = {
+                    "web": [web.pid, *web_pids],
+                    "worker": [worker.pid, *_children(worker.pid)],
+                }
+                running = [web, worker]
             _warm(port, fixture)
             time.sleep(3)  # the worker joins the broker
             profiles: dict[int, Path] = {}
@@ -542,7 +574,8 @@ def main() -> None:
             best = max(passing, key=lambda s: s["rps"]) if passing else None
             profile = _profile_summary(profiles[(best or results[0])["people"]])
             # The baseline: as many people against a server that does nothing, in this run.
-            servers.stop(serve)
+            for proc in running:
+                servers.stop(proc)
             people = (best or results[0])["people"]
             bare_port = _free_port()
             bare = servers.start(
@@ -577,7 +610,10 @@ def main() -> None:
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "load_average_start": load_start,
                 "load_average_end": _loadavg(),
-                "servers": "manage.py serve: 1 uvicorn web process, 1 Celery worker (2), beat",
+                "servers": "manage.py serve: 1 uvicorn web process, 1 Celery worker (2), beat"
+                if args.web_processes == 1
+                else f"uvicorn --workers {args.web_processes} and a Celery worker (2), as serve "
+                "starts them; py-spy samples one web process",
                 "p99_target_ms": P99_TARGET_MS,
                 "capacity": None
                 if best is None
