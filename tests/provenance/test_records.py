@@ -42,13 +42,14 @@ def test_generated_and_edited_assets_get_signed_records_with_parents(
     assets = list(job.assets.order_by("id"))
     assert len(assets) == 2
     records = [record_for_asset(asset=a) for a in assets]
-    for asset, record in zip(assets, records, strict=True):
+    for index, (asset, record) in enumerate(zip(assets, records, strict=True)):
         assert record is not None
         assert record.op == "generate" and record.kind == "image" and not record.backfilled
         assert record.prompt == "misty lake at dawn" and record.negative_prompt == "people"
         assert record.backend == "procedural" and record.model_name == "vivid-procedural"
         assert record.model_version == "1"
-        assert record.seed == 7 and record.params["seed"] == 7
+        # Each picture of a grid records the seed it was made with: 7, then 8.
+        assert record.seed == 7 + index and record.params["seed"] == 7 + index
         assert record.params["size"] == "512x512" and record.params["quality"] == "draft"
         assert record.asset_phash == asset.phash
         # The record names the file as generated; a credential added after it changes the
