@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from django.conf import settings
@@ -149,7 +149,7 @@ def post_created(*, post_id: int) -> int:
 
 def _log(post: Post, sent: int, started: float, path: str) -> None:
     logger.info(
-        "post.created %s (%s): %d recipients in %.0f ms, %.0f ms after the post was created",
+        "post.created %s (%s): %d recipients in %.1f ms, %.0f ms after the post was created",
         post.id,
         path,
         sent,
@@ -158,21 +158,37 @@ def _log(post: Post, sent: int, started: float, path: str) -> None:
     )
 
 
-def _announce(post: Post, home_batches: Iterable[list[int]]) -> int:
-    """``post.created`` to the public stream (public posts of public accounts) and to the given
-    online home recipients, each only if no earlier run claimed them."""
+def _messages(post: Post) -> tuple[dict, dict]:
+    """The ``public`` and ``home`` messages, the post serialised once for both."""
     from apps.posts.serializers import PostOut
+    from apps.provenance.selectors import record_ids_for_assets
 
+    # One lookup of the provenance record, for the post and its asset alike.
+    record = record_ids_for_assets(asset_ids=[post.asset_id]).get(post.asset_id)
+    post.asset_provenance_id = record
+    post.asset._provenance_id = record
     payload = {"post": PostOut(post).data, "cursor": str(post.id)}
     meta = {"author_id": post.author_id}
+    return (
+        prepared_message("post.created", "public", payload, **meta),
+        prepared_message("post.created", "home", payload, **meta),
+    )
+
+
+def _is_public(post: Post) -> bool:
+    """The public stream carries what anyone may see: public posts of public accounts."""
+    return post.visibility == Post.Visibility.PUBLIC and not post.author.is_private
+
+
+def _announce(post: Post, home_batches: Iterable[list[int]]) -> int:
+    """``post.created`` to the public stream and to the given online home recipients, each
+    only if no earlier run claimed them."""
+    public, home = _messages(post)
     key = _claim_key(post.id)
     sent = 0
-    # The public stream carries what anyone may see: public posts of public accounts.
-    public = post.visibility == Post.Visibility.PUBLIC and not post.author.is_private
-    if public and _claim(key, [PUBLIC_MEMBER]):
-        send_now(groups.PUBLIC, prepared_message("post.created", "public", payload, **meta))
+    if _is_public(post) and _claim(key, [PUBLIC_MEMBER]):
+        send_now(groups.PUBLIC, public)
         sent += 1
-    home = prepared_message("post.created", "home", payload, **meta)
     for online in home_batches:
         sent += _send_home_batch(online, home, claim=key)
     return sent
@@ -222,12 +238,15 @@ def _unclaim(key: str, members: list[Any]) -> None:
         logger.warning("could not give back %d claims of %s", len(members), key)
 
 
-def _send_home_batch(online: list[int], message: dict, *, claim: str | None = None) -> int:
+def _send_home_batch(
+    online: list[int], message: dict, *, claim: str | None = None, claimed: bool = False
+) -> int:
     """To these online recipients: by default one multicast (what every ``user.<id>`` group
     would get, as one Redis message); ``REALTIME_FANOUT = "groups"`` sends to each group through
     the channel layer instead (the benchmark compares both). With ``claim``, only to those not
-    claimed under that key yet, and a failed send gives its claims back."""
-    if claim is not None:
+    claimed under that key yet (``claimed``: the caller claimed them already), and a failed
+    send gives its claims back."""
+    if claim is not None and not claimed:
         online = _claim(claim, online)
     if not online:
         return 0
@@ -248,18 +267,19 @@ def inline_max() -> int:
     return int(getattr(settings, "REALTIME_INLINE_MAX", 5000))
 
 
-def _small_audience(author_id: int, visibility: str, cap: int) -> list[int] | None:
-    """The online home recipients when finding them is cheap (at most ``cap`` followers, or at
-    most ``cap`` people online at all), else None: the queue's worker does it."""
+def _small_candidates(author_id: int, visibility: str, cap: int) -> list[int] | None:
+    """Who may get the post on their home stream (the author, and followers unless it is
+    private), when that is cheap to know: at most ``cap`` followers (one query), or at most
+    ``cap`` people online at all (then only those of them who follow). None otherwise."""
     if visibility not in (Post.Visibility.PUBLIC, Post.Visibility.FOLLOWERS):
-        return presence.online_among([author_id])
+        return [author_id]
     followers = list(
         Follow.objects.filter(followee_id=author_id)
         .order_by("follower_id")
         .values_list("follower_id", flat=True)[: cap + 1]
     )
     if len(followers) <= cap:
-        return presence.online_among([author_id, *followers])
+        return [author_id, *followers]
     if presence.online_count() > cap:
         return None
     online = presence.online_users()
@@ -271,20 +291,85 @@ def _small_audience(author_id: int, visibility: str, cap: int) -> list[int] | No
     return found
 
 
-def post_created_small(*, post_id: int) -> bool:
-    """Deliver ``post.created`` here and now if its online audience is small; False if it is
-    not (nothing was sent then). Raises what fails; recipients sent to stay claimed."""
+# Claim, among the candidates, those online now (``presence.online_among``'s test), and the
+# public stream if asked: one round trip instead of a ZMSCORE and then a claim.
+# KEYS: the post's claims, the online set. ARGV: ttl, now, "1" to claim public, candidates.
+_CLAIM_ONLINE = """
+local public = 0
+if ARGV[3] == '1' and redis.call('SADD', KEYS[1], 'public') == 1 then public = 1 end
+local now = tonumber(ARGV[2])
+local new = {}
+for i = 4, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[i])
+  if score and tonumber(score) > now and redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
+    new[#new + 1] = ARGV[i]
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return {public, new}
+"""
+
+
+def _claim_online(key: str, candidates: list[int], *, public: bool) -> tuple[bool, list[int], int]:
+    """Claim the public stream (if ``public``) and the online ones of ``candidates``; also
+    raises ``PresenceRebuilding`` afterwards when Redis restarted moments ago (asked in the
+    same round trip)."""
+    with _redis().pipeline(transaction=False) as pipe:
+        pipe.eval(
+            _CLAIM_ONLINE,
+            2,
+            key,
+            presence.online_key(),
+            CLAIM_TTL_S,
+            time.time(),
+            "1" if public else "0",
+            *candidates,
+        )
+        pipe.info("server")
+        (public_new, new), info = pipe.execute()
+    uptime = int(info.get("uptime_in_seconds", presence.REBUILD_S))
+    return bool(public_new), [int(m) for m in new], uptime
+
+
+class _Prepared(NamedTuple):
+    post: Post
+    candidates: list[int]
+    public: dict
+    home: dict
+
+
+def _prepare(post: Post) -> _Prepared | None:
+    """Read the audience and serialise the event; None when the audience is not small."""
+    try:
+        candidates = _small_candidates(post.author_id, post.visibility, inline_max())
+        if candidates is None:
+            return None
+        return _Prepared(post, candidates, *_messages(post))
+    finally:
+        connection.close()  # back to the pool (or closed): this thread holds none between posts
+
+
+def _send_prepared(prepared: _Prepared, committed_at: float) -> int:
+    """Claim and send; raises what fails (claims of a failed send are given back)."""
     started = time.monotonic()
-    post = _post(post_id)
-    if post is None:
-        return True  # nothing to announce: the task would do nothing either
-    recipients = _small_audience(post.author_id, post.visibility, inline_max())
-    if recipients is None:
-        return False
-    sent = _announce(post, [recipients])
-    _log(post, sent, started, "in process")
-    presence.rebuilding()  # pages still coming back after a Redis restart: the queue retries
-    return True
+    waited = (time.time() - committed_at) * 1000
+    post, candidates = prepared.post, prepared.candidates
+    key = _claim_key(post.id)
+    sent = 0
+    for start in range(0, max(1, len(candidates)), BATCH):
+        send_public, online, uptime = _claim_online(
+            key, candidates[start : start + BATCH], public=start == 0 and _is_public(post)
+        )
+        if send_public:
+            send_now(groups.PUBLIC, prepared.public)
+            sent += 1
+        sent += _send_home_batch(online, prepared.home, claim=key, claimed=True)
+    _log(post, sent, started, f"in process, {waited:.1f} ms after commit")
+    if uptime < presence.REBUILD_S:  # pages still coming back after a Redis restart
+        raise presence.PresenceRebuilding(
+            f"Redis has been up {uptime} s", retry_in_s=presence.REBUILD_S - uptime
+        )
+    return sent
 
 
 _executor: tuple[int, ThreadPoolExecutor] | None = None
@@ -294,7 +379,8 @@ _pending: set[Future] = set()
 
 def _thread() -> ThreadPoolExecutor:
     """One delivery thread per process (made again after a fork): posts go out in the order
-    they committed, and fan-out never takes more than one core from the requests."""
+    they committed, each after its own preparation (first in, first out), and fan-out never
+    takes more than one core from the requests."""
     global _executor
     with _executor_lock:
         if _executor is None or _executor[0] != os.getpid():
@@ -303,24 +389,50 @@ def _thread() -> ThreadPoolExecutor:
         return _executor[1]
 
 
-def post_created_after_commit(*, post_id: int, owed: OutboxMessage) -> None:
-    """After the publish commits: deliver from this process if the audience is small, else hand
-    ``owed`` (the post's recorded ``feed`` task) to the queue. Returns at once, never raises."""
+def _submit(fn: Any, *args: Any) -> Future:
+    future = _thread().submit(fn, *args)
+    _pending.add(future)
+    future.add_done_callback(_pending.discard)
+    return future
+
+
+def post_created_prepare(*, post: Post) -> Future | None:
+    """Inside the publish's transaction, as soon as the post exists: start reading its audience
+    and serialising the event on the delivery thread, while the request finishes its work and
+    commits (nothing is sent before ``post_created_after_commit``; after a rollback the result
+    is dropped). None when this process does not deliver posts itself now."""
+    if inline_max() <= 0 or len(_pending) >= INLINE_BACKLOG_MAX:
+        return None
     try:
-        if inline_max() > 0 and len(_pending) < INLINE_BACKLOG_MAX:
-            future = _thread().submit(_deliver_here, post_id, owed)
-            _pending.add(future)
-            future.add_done_callback(_pending.discard)
+        return _submit(_prepare, post)
+    except Exception:  # the thread cannot take it (shutting down): the queue will
+        logger.warning("in-process fan-out unavailable for post %s", post.id, exc_info=True)
+        return None
+
+
+def post_created_after_commit(*, prepared: Future | None, owed: OutboxMessage) -> None:
+    """After the publish commits: deliver what ``post_created_prepare`` readied if the audience
+    is small, else hand ``owed`` (the post's recorded ``feed`` task) to the queue. Returns at
+    once, never raises."""
+    if prepared is not None:
+        try:
+            _submit(_deliver_here, prepared, owed, time.time())
             return
-    except Exception:  # the thread cannot take it (shutting down): the queue does
-        logger.warning("in-process fan-out unavailable for post %s", post_id, exc_info=True)
+        except Exception:
+            logger.warning("in-process fan-out unavailable", exc_info=True)
     outbox.send(owed)
 
 
-def _deliver_here(post_id: int, owed: OutboxMessage) -> None:
+def _deliver_here(prepared: Future, owed: OutboxMessage, committed_at: float) -> None:
+    post_id = owed.args[0] if owed.args else None
     try:
         try:
-            delivered = post_created_small(post_id=post_id)
+            ready = prepared.result()  # done: it was queued on this same thread before
+            if ready is None:
+                delivered = False  # a large audience: the queue's worker
+            else:
+                _send_prepared(ready, committed_at)
+                delivered = True
         except presence.PresenceRebuilding:
             delivered = False  # sent to those already back; the task sends to the rest later
         except (*TRANSIENT_ERRORS, redis.RedisError, OSError) as e:
@@ -339,7 +451,7 @@ def _deliver_here(post_id: int, owed: OutboxMessage) -> None:
         except Exception as e:  # the relay sends the task; its claims make it send nothing
             logger.warning("post %s delivered but its outbox row not marked: %s", post_id, e)
     finally:
-        connection.close()  # back to the pool (or closed): this thread holds none between posts
+        connection.close()
 
 
 def drain(timeout: float | None = 10.0) -> bool:

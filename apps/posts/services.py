@@ -129,6 +129,11 @@ def post_publish(
             sensitive=sensitive,
             hide_prompt=hide_prompt,
         )
+        from apps.posts import fanout
+
+        # Live delivery starts reading the audience now, on its own thread; it sends only
+        # after commit (``fanout``).
+        prepared = fanout.post_created_prepare(post=post)
         consent.post_published(post=post)  # likenesses re-checked (422), people depicted told
         PostTag.objects.bulk_create(
             [PostTag(post=post, tag=tag) for tag in hashtags(post.caption)], ignore_conflicts=True
@@ -140,13 +145,14 @@ def post_publish(
                 recipient=parent.author, actor=author, kind="remix", post=parent
             )
         _notify_mentions(post, author, post.caption)
-        from apps.posts import fanout
         from apps.posts.tasks import fanout_post_created
 
         # Owed in this transaction; after commit a small audience is served from this process
         # and the row marked done, anything else goes to the feed queue (``fanout``).
         owed = outbox.record(fanout_post_created, post.id)
-        transaction.on_commit(lambda: fanout.post_created_after_commit(post_id=post.id, owed=owed))
+        transaction.on_commit(
+            lambda: fanout.post_created_after_commit(prepared=prepared, owed=owed)
+        )
     return post
 
 
