@@ -218,6 +218,10 @@ if env.str("CHANNEL_LAYER", default="redis") == "pubsub":
 # followers, delivered by each web process to its own sockets) or `groups` (one channel-layer
 # message per follower's `user.<id>` group). See apps/realtime/multicast.py.
 REALTIME_FANOUT = env.str("REALTIME_FANOUT", default="multicast")
+# A new post whose author has at most this many followers (or while at most this many people are
+# online) is delivered by the web process that committed it, without the feed queue; 0: always
+# the queue. See apps/posts/fanout.py.
+REALTIME_INLINE_MAX = env.int("REALTIME_INLINE_MAX", default=5000)
 # Sockets: per user, per connection (apps/realtime/limits.py has the close codes).
 REALTIME_MAX_SOCKETS_PER_USER = env.int("REALTIME_MAX_SOCKETS_PER_USER", default=20)
 REALTIME_FRAMES_PER_S = env.float("REALTIME_FRAMES_PER_S", default=10.0)
