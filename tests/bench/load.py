@@ -310,7 +310,7 @@ def _run_step(
 
     # CPU of each process over the measured window; py-spy on the web process in its middle.
     started = time.monotonic()
-    roles = {**(roles or {}), "locust": [locust.pid]}
+    roles = dict(roles or {})
     profile_s = min(args.profile_s, args.step_s)
     until(ramp_s + LOCUST_START_S)
     if web_pid is not None:
@@ -335,10 +335,12 @@ def _run_step(
     cores = {
         role: round((_cpu_s(pids) - cpu_before[role]) / window, 2) for role, pids in roles.items()
     }
-    cores["py-spy"] = round(spy_cpu / window, 2)
+    if web_pid is not None:
+        cores["py-spy"] = round(spy_cpu / window, 2)
     locust.wait(timeout=args.step_s + 120)
     stats = _stats(prefix)
     held = json.loads(sockets.read_text()) if sockets.exists() else {}
+    cores["locust"] = held.pop("locust_cores", None)
     errors = stats["failures"] + held.get("failed", 0) + held.get("closed_by_server", 0)
     step = {
         "people": people,
@@ -355,6 +357,10 @@ def _run_step(
         "load_average_before": load_before,
         "load_average_after": _loadavg(),
         "cpu_cores_used": cores,
+        # What a request costs the web process, whatever else the machine is doing.
+        "web_cpu_ms_per_request": round(cores.get("web", 0) * 1000 / stats["rps"], 1)
+        if stats["rps"]
+        else None,
         "by_request": stats["by_request"],
     }
     step["within_target"] = (
@@ -471,7 +477,7 @@ def main() -> None:
     from tests.bench.realtime import Servers, _django, _free_port, _prepare_env, _wait_listening
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", default="10,20,30,40,60,80,100,150,200,300,400")
+    parser.add_argument("--steps", default="5,10,20,30,40,60,80,100,150,200,300,400")
     parser.add_argument("--step-s", type=int, default=60, help="measured seconds per step")
     parser.add_argument(
         "--web-processes",
@@ -530,7 +536,10 @@ def main() -> None:
                 )
                 _wait_listening(port, serve, timeout=120)
                 web_pid = _web_pid(serve.pid)
-                roles = _serve_processes(serve.pid)
+
+                def roles() -> dict[str, list[int]]:
+                    return _serve_processes(serve.pid)
+
                 running = [serve]
             else:  # serve's own web and worker commands, the web one with more processes
                 from apps.core.management.commands.serve import Command as Serve
@@ -551,17 +560,20 @@ def main() -> None:
                     if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
                 ]
                 web_pid = web_pids[0]  # py-spy samples one of them
-                roles = {
-                    "web": [web.pid, *web_pids],
-                    "worker": [worker.pid, *_children(worker.pid)],
-                }
+
+                def roles() -> dict[str, list[int]]:
+                    return {
+                        "web": [web.pid, *_children(web.pid)],
+                        "worker": [worker.pid, *_children(worker.pid)],
+                    }
+
                 running = [web, worker]
             _warm(port, fixture)
             time.sleep(3)  # the worker joins the broker
             profiles: dict[int, Path] = {}
             for people in steps:
                 step, profiles[people] = _run_step(
-                    env, workdir, port, web_pid, people, args, roles=roles
+                    env, workdir, port, web_pid, people, args, roles=roles()
                 )
                 results.append(step)
                 print(
@@ -624,6 +636,7 @@ def main() -> None:
                     "p50_ms": best["p50_ms"],
                     "p99_ms": best["p99_ms"],
                     "errors": best["errors"],
+                    "web_cpu_ms_per_request": best["web_cpu_ms_per_request"],
                 },
                 "profile_at_capacity": profile,
                 "baseline_bare_server": baseline,
@@ -654,9 +667,22 @@ elif "locust" in sys.modules:  # imported by Locust as its locustfile
     SOCKETS["closed_by_server"] = 0
     _lock = threading.Lock()
 
+    def _cpu() -> tuple[float, float]:
+        import resource
+        import time
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return time.monotonic(), usage.ru_utime + usage.ru_stime
+
+    @events.spawning_complete.add_listener
+    def _window_starts(**_kwargs) -> None:
+        SOCKETS["_start"] = _cpu()
+
     @events.test_stopping.add_listener
-    def _sockets_at_end(**_kwargs) -> None:
+    def _window_ends(**_kwargs) -> None:
         SOCKETS["open_at_end"] = SOCKETS["open"]  # before the people leave and close theirs
+        (t0, cpu0), (t1, cpu1) = SOCKETS.pop("_start", _cpu()), _cpu()
+        SOCKETS["locust_cores"] = round((cpu1 - cpu0) / max(1.0, t1 - t0), 2)
 
     @events.test_stop.add_listener
     def _report_sockets(**_kwargs) -> None:
