@@ -638,6 +638,8 @@ def main() -> None:
                     "errors": best["errors"],
                     "web_cpu_ms_per_request": best["web_cpu_ms_per_request"],
                 },
+                # The most served in any step, whatever the latency: where the machine saturates.
+                "peak_rps": max(s["rps"] for s in results),
                 "profile_at_capacity": profile,
                 "baseline_bare_server": baseline,
                 "vs_baseline": _versus(best or results[0], baseline),
