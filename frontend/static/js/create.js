@@ -181,11 +181,13 @@ function createPage(form) {
       if (Number(duration.value) > max) duration.value = String(max);
       notes.push(interpolate(gettext("Clips are 1 to %(max)s seconds with %(backend)s."), { max, backend: backend.name }));
     }
-    // A backend that cannot run anything now (no GPU server answers) says so, and Generate waits.
+    // A backend that cannot run anything now (no GPU server answers) says so, and Generate waits
+    // (as it does while a job runs).
     const unavailable = backend.available === false;
     if (unavailable) notes.push(backend.unavailable_reason || gettext("This backend cannot run anything right now."));
-    button.disabled = unavailable;
-    gridButton.disabled = unavailable;
+    const running = Boolean(current) && !FINISHED.includes(current.status);
+    button.disabled = unavailable || running;
+    gridButton.disabled = unavailable || running;
     note.classList.toggle("error", unavailable);
     note.textContent = notes.join(" ");
     note.hidden = !notes.length;
@@ -235,8 +237,9 @@ function createPage(form) {
     label.textContent = job.status === "running" ? `${percent}%` : job.status;
     progress.dataset.status = job.status;
     const finished = FINISHED.includes(job.status);
-    button.disabled = !finished;
-    gridButton.disabled = !finished;
+    const unavailable = backends?.find((b) => b.id === form.elements.backend.value)?.available === false;
+    button.disabled = !finished || unavailable;
+    gridButton.disabled = !finished || unavailable;
     cancel.hidden = finished;
     if (job.status === "failed") showError(errorBox, job.error || gettext("The generation failed. Please try again."));
     showResults(job);
