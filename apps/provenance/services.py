@@ -72,8 +72,9 @@ def _parent_assets(job) -> list[Asset]:
 
     if job.op != GenerationJob.Op.GENERATE:
         return [ji.asset for ji in job.job_inputs.select_related("asset").order_by("position")]
-    # Ideation: a final or a variation of a picture descends from that picture.
-    variation_of = (job.params or {}).get("variation_of")
+    # Ideation: a final or a variation of a picture descends from that picture; a clip made
+    # from a picture (image-to-video), from that picture.
+    variation_of = (job.params or {}).get("variation_of") or (job.params or {}).get("start_from")
     if variation_of:
         asset = Asset.objects.filter(id=int(variation_of)).first()
         if asset is not None:
