@@ -205,6 +205,7 @@ function createPage(form) {
     }
   }
 
+  let recheckTimer = null;
   async function loadBackends() {
     try {
       backends = await request("generation/backends");
@@ -212,6 +213,12 @@ function createPage(form) {
       backends = null; // every option stays; the API still checks the request
     }
     applyBackend();
+    // A model that cannot run now (its GPU servers do not answer) is asked about again every
+    // 15 s while the page is open, so Generate comes back on its own when a server returns.
+    clearTimeout(recheckTimer);
+    if (backends?.some((b) => b.available === false)) {
+      recheckTimer = setTimeout(loadBackends, 15000);
+    }
   }
 
   async function loadQuota() {
