@@ -647,3 +647,27 @@ def test_a_broken_file_in_the_folder_leaves_the_others_usable(settings, standin,
     with pytest.raises(CommandError):
         call_command("comfyui_check")
     assert "broken.json: not valid JSON" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_a_starting_worker_logs_each_problem_for_the_operator(settings, standin, caplog):
+    import logging
+
+    from apps.config.celery import _comfyui_startup_check
+
+    _configure(settings, standin, "http://127.0.0.1:9")
+    settings.COMFYUI_URLS = [standin.url, "http://127.0.0.1:9"]
+
+    class Worker:  # what Celery's worker_ready signal sends: a consumer of the generation queue
+        class task_consumer:
+            queues = [type("Queue", (), {"name": "generation"})()]
+
+    with caplog.at_level(logging.INFO, logger="apps.generation.backends.comfyui"):
+        _comfyui_startup_check(sender=Worker)
+        _wait(
+            lambda: any("fits every reachable server" in r.getMessage() for r in caplog.records),
+            what="the start-up check",
+        )
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("ComfyUI: ComfyUI server 127.0.0.1:9 is not reachable" in m for m in messages)
+    assert any(f"{IMAGE} fits every reachable server" in m for m in messages)
