@@ -3,7 +3,7 @@ query, and how page time holds up as the data grows and as one pages deeper.
 
 Run from the repository root with a PostgreSQL server (``DATABASE_URL`` names the server; each
 scale gets its own database ``<name>_bench_<scale>``, seeded on first use and kept for later
-runs, so only the first run pays the seed: about 10 minutes for ``large`` on two busy cores)::
+runs, so only the first run pays the seed: 25 minutes for ``large`` on two busy cores)::
 
     .venv/bin/python tests/bench/feed.py --scale large [--small-scale 10k] [--runs 200]
 
