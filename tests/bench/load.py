@@ -55,6 +55,7 @@ FIXTURE_ENV = "VIVID_LOAD_FIXTURE"
 SOCKET_REPORT_ENV = "VIVID_LOAD_SOCKETS"
 THINK_S = (2.0, 8.0)
 LOCUST_START_S = 3.0  # from starting Locust to its first person
+PROFILE_HZ = 25  # py-spy at 100 Hz took half a core from the machine it measures
 PING_EVERY_S = 25.0  # frontend/static/js/live.js
 PROMPTS = [
     "a misty pine forest at dawn, watercolor",
@@ -323,7 +324,15 @@ def _run_step(
             [
                 *(str(Path(sys.executable).with_name("py-spy")), "record"),
                 *("--pid", str(web_pid), "--duration", str(int(profile_s))),
-                *("--rate", "100", "--nonblocking", "--format", "raw", "--output", str(profile)),
+                *(
+                    "--rate",
+                    str(PROFILE_HZ),
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(profile),
+                ),
             ],
             stdout=subprocess.DEVNULL,
             stderr=(workdir / f"py-spy-{name}.log").open("wb"),
@@ -382,13 +391,15 @@ def _versus(step: dict, baseline: dict) -> dict:
 
 
 # Leaf Python frames below which the work is C: uvloop's loop (sockets, callbacks), and the hand-off
-# of each request to Django's one thread for synchronous code and back (asgiref).
+# of each request to a thread of its own for Django's synchronous code and back (asgiref).
+_LOOP = "event loop (uvloop, in C: sockets, callbacks)"
+_HANDOFF = "thread hand-offs (asgiref's per-request threads waking, waiting for the GIL)"
 LEAVES = {
-    "Runner.run": "event loop (uvloop, in C: sockets, callbacks)",
-    "EpollSelector.select": "event loop (uvloop, in C: sockets, callbacks)",
-    "_worker": "hand-off to and from Django's sync thread",
-    "Condition.wait": "hand-off to and from Django's sync thread",
-    "Thread._wait_for_tstate_lock": "hand-off to and from Django's sync thread",
+    "Runner.run": _LOOP,
+    "EpollSelector.select": _LOOP,
+    "_worker": _HANDOFF,
+    "Condition.wait": _HANDOFF,
+    "Thread._wait_for_tstate_lock": _HANDOFF,
 }
 
 
@@ -421,7 +432,7 @@ def _where(frame: str) -> str:
     if name in LEAVES:
         return LEAVES[name]
     if module in ("psycopg", "psycopg_pool"):
-        return "PostgreSQL round trips (psycopg)"
+        return "PostgreSQL: psycopg (queries built, sent, waited for)"
     if module in ("redis", "channels_redis"):
         return "Redis round trips"
     return "Python: " + module
@@ -444,7 +455,8 @@ def _profile_summary(path: Path, top: int = 15) -> dict | None:
             continue
         n = int(count)
         total += n
-        where[_where(frames[-1])] += n
+        # Code compiled from a string (psycopg's query splitting) belongs to its caller.
+        where[_where(next(f for f in reversed(frames) if not _module(f).startswith("<")))] += n
         self_fn[frames[-1]] += n
         for module in {_module(f) for f in frames} - PLUMBING:
             incl_mod[module] += n
@@ -486,7 +498,7 @@ def main() -> None:
         help="1: manage.py serve as it is; more: its web command with --workers N, its worker",
     )
     parser.add_argument("--spawn-rate", type=int, default=50, help="people started a second")
-    parser.add_argument("--profile-s", type=int, default=20, help="py-spy seconds per step")
+    parser.add_argument("--profile-s", type=int, default=30, help="py-spy seconds per step")
     parser.add_argument(
         "--all-steps", action="store_true", help="go on past the first step over the target"
     )
