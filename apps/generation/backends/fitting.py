@@ -19,6 +19,19 @@ from apps.generation.backends.base import BackendError, ProgressCallback
 from apps.media import video as video_io
 
 
+def vivid_sizes(kind: str) -> tuple[tuple[int, int], ...]:
+    """Every size Vivid makes of ``kind`` (each aspect ratio, final then draft)."""
+    from apps.generation.services import ASPECT_RATIOS, QUALITIES, dimensions
+
+    return tuple(dimensions(kind, ratio, q) for q in reversed(QUALITIES) for ratio in ASPECT_RATIOS)
+
+
+def start_picture(data: bytes, width: int, height: int) -> bytes:
+    """A picture a clip starts from (Vivid's own file), as a PNG of the engine's frame size."""
+    with Image.open(io.BytesIO(data)) as picture:
+        return png_bytes(fit_image(to_rgb(picture), width, height))
+
+
 def nearest_size(sizes: tuple[tuple[int, int], ...], width: int, height: int) -> tuple[int, int]:
     """The engine size whose aspect ratio is closest to ``width:height`` (least cropped away);
     among equals, the one needing the least scaling."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import logging
 import math
 import os
@@ -38,7 +37,6 @@ from typing import Any
 
 import openai
 from django.core.exceptions import ImproperlyConfigured
-from PIL import Image
 
 from apps.generation.backends.base import (
     BackendError,
@@ -48,14 +46,12 @@ from apps.generation.backends.base import (
     ProgressCallback,
 )
 from apps.generation.backends.fitting import (
-    fit_image,
     fit_video,
     fitted_png,
     nearest_size,
-    png_bytes,
-    to_rgb,
+    start_picture,
+    vivid_sizes,
 )
-from apps.generation.services import ASPECT_RATIOS, QUALITIES, dimensions
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +93,6 @@ OPTIONS = {
 }
 
 
-def _vivid_sizes(kind: str) -> tuple[tuple[int, int], ...]:
-    return tuple(dimensions(kind, ratio, q) for q in reversed(QUALITIES) for ratio in ASPECT_RATIOS)
-
-
 def provider_seconds(duration_s: float) -> int:
     """The shortest clip length the provider makes that covers ``duration_s``."""
     for seconds in API_VIDEO_SECONDS:
@@ -117,8 +109,8 @@ class OpenAIBackend(GenerationBackend):
     version = openai.__version__  # the SDK's version; the model name says which model ran
     kinds = ("image", "video")
     max_duration_s = API_VIDEO_SECONDS[-1]
-    sizes = _vivid_sizes("image")
-    video_sizes = _vivid_sizes("video")
+    sizes = vivid_sizes("image")
+    video_sizes = vivid_sizes("video")
 
     def __init__(self, alias: str, **options: Any) -> None:
         unknown = set(options) - set(OPTIONS)
@@ -300,8 +292,7 @@ class OpenAIBackend(GenerationBackend):
         extra: dict[str, Any] = {}
         if request.start_frame is not None:
             # The reference must have the provider's frame size; it becomes the first frame.
-            with Image.open(io.BytesIO(request.start_frame)) as image:
-                start = png_bytes(fit_image(to_rgb(image), api_w, api_h))
+            start = start_picture(request.start_frame, api_w, api_h)
             extra["input_reference"] = ("start.png", start, "image/png")
         with self._provider_errors(self.video_model):
             job = client.videos.create(

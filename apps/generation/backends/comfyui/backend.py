@@ -23,7 +23,6 @@ when the server reports one, the seed the server ran with, the size rendered and
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import time
@@ -34,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from PIL import Image
 from websockets.exceptions import ConnectionClosed
 
 from apps.generation.backends.base import (
@@ -54,12 +52,11 @@ from apps.generation.backends.comfyui.client import (
 from apps.generation.backends.comfyui.pool import ServerPool
 from apps.generation.backends.comfyui.workflows import Workflow, workflows_load
 from apps.generation.backends.fitting import (
-    fit_image,
     fit_video,
     fitted_png,
     nearest_size,
-    png_bytes,
-    to_rgb,
+    start_picture,
+    vivid_sizes,
 )
 
 logger = logging.getLogger(__name__)
@@ -87,12 +84,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".gif")
 # Vivid's default cost units (``quotas.job_cost``) unless a workflow sets its own.
 DEFAULT_COST = {"image": {"draft": 1, "final": 4}, "video_second": {"draft": 2, "final": 6}}
-
-
-def _vivid_sizes(kind: str) -> tuple[tuple[int, int], ...]:
-    from apps.generation.services import ASPECT_RATIOS, QUALITIES, dimensions
-
-    return tuple(dimensions(kind, ratio, q) for q in reversed(QUALITIES) for ratio in ASPECT_RATIOS)
 
 
 class ComfyUIBackend(GenerationBackend):
@@ -164,8 +155,8 @@ class ComfyUIWorkflowBackend(GenerationBackend):
         # The workflow file's hash: what exactly ran, for provenance and credentials.
         self.version = f"workflow {workflow.sha256[:12]}"
         self.kinds = workflow.kinds
-        self.sizes = _vivid_sizes("image") if "image" in workflow.kinds else ()
-        self.video_sizes = _vivid_sizes("video") if "video" in workflow.kinds else ()
+        self.sizes = vivid_sizes("image") if "image" in workflow.kinds else ()
+        self.video_sizes = vivid_sizes("video") if "video" in workflow.kinds else ()
         self.max_duration_s = workflow.max_duration_s if "video" in workflow.kinds else 0
         # A video workflow that takes a start picture continues clips and animates pictures.
         self.can_continue = "video" in workflow.kinds and workflow.takes_image
@@ -246,8 +237,7 @@ class ComfyUIWorkflowBackend(GenerationBackend):
         try:
             image_name = None
             if request.start_frame is not None:
-                with Image.open(io.BytesIO(request.start_frame)) as start:
-                    picture = png_bytes(fit_image(to_rgb(start), width, height))
+                picture = start_picture(request.start_frame, width, height)
                 image_name = server.upload_image(f"vivid-{client_id}.png", picture)
             graph = workflow.fill(
                 kind=request.kind,
