@@ -24,14 +24,12 @@ Prints one JSON object with medians and p90 per scenario, ``overhead_ratio`` = (
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if p and Path(p).resolve() != _HERE]
 
 from tests.bench.databases import bench_database  # noqa: E402
+from tests.bench.ideation import Listener  # noqa: E402
 
 SCENARIOS = {
     "image_draft_512": {"kind": "image", "quality": "draft", "aspect_ratio": "1:1"},
@@ -52,36 +51,6 @@ SCENARIOS = {
         "duration_s": 2,
     },
 }
-
-
-class Told:
-    """A subscriber on the creator's group: when each job's final event arrived."""
-
-    def __init__(self, group: str) -> None:
-        self.group = group
-        self.at: dict[str, float] = {}
-        self.ready = threading.Event()
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        asyncio.run_coroutine_threadsafe(self._listen(), self.loop)
-        if not self.ready.wait(10):
-            raise RuntimeError("could not subscribe to the channel layer")
-
-    async def _listen(self) -> None:
-        from channels.layers import get_channel_layer
-
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        await layer.group_add(self.group, channel)
-        self.ready.set()
-        while True:
-            message = await layer.receive(channel)
-            event = message.get("event") or {}
-            if "text" in message:
-                event = json.loads(message["text"])
-            job = (event.get("payload") or event).get("job") or {}
-            if job.get("status") == "succeeded":
-                self.at.setdefault(str(job["id"]), time.monotonic())
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -105,13 +74,15 @@ def run(images: int, videos: int, step_s: float) -> dict[str, Any]:
     from tests.generation.comfyui_standin import ComfyStandin
 
     user, _ = User.objects.get_or_create(username="comfybench", defaults={"email": "cb@x.test"})
-    told = Told(f"user.{user.pk}")
+    told = Listener(f"user.{user.pk}")
+    # The stand-in stamps its results with the monotonic clock, the listener with the wall clock.
+    wall = time.time() - time.monotonic()
     queued_at: dict[str, float] = {}
     original = comfy_client.ComfyServer.prompt_queue
 
     def timed_queue(self, graph, client_id):
         prompt_id = original(self, graph, client_id)
-        queued_at[prompt_id] = time.monotonic()
+        queued_at[prompt_id] = time.time()
         return prompt_id
 
     comfy_client.ComfyServer.prompt_queue = timed_queue
@@ -138,21 +109,20 @@ def run(images: int, videos: int, step_s: float) -> dict[str, Any]:
                 job = services.job_request(
                     owner=user, prompt=f"a lighthouse at dusk {i}", backend=backend, **fields
                 )
-                started = time.monotonic()
+                started = time.time()
                 services.job_run(job_id=job.id)
-                deadline = time.monotonic() + 10
-                while str(job.id) not in told.at and time.monotonic() < deadline:
-                    time.sleep(0.001)
+                told_at = told.first(str(job.id), lambda j: j["status"] == "succeeded", 10)
                 job.refresh_from_db()
-                if job.status != "succeeded" or str(job.id) not in told.at:
+                if job.status != "succeeded" or told_at is None:
                     raise RuntimeError(f"{name}: job ended {job.status}: {job.error}")
                 prompt_id = server.prompts[-1]["prompt_id"]
+                result_at = server.result_at[prompt_id] + wall
                 if i == 0:
                     continue
                 before.append(queued_at[prompt_id] - started)
-                server_s.append(server.result_at[prompt_id] - queued_at[prompt_id])
-                after.append(told.at[str(job.id)] - server.result_at[prompt_id])
-                total.append(told.at[str(job.id)] - started)
+                server_s.append(result_at - queued_at[prompt_id])
+                after.append(told_at - result_at)
+                total.append(told_at - started)
             overhead = statistics.median([b + a for b, a in zip(before, after, strict=True)])
             results[name] = {
                 "jobs": n,
