@@ -57,6 +57,7 @@ THINK_S = (2.0, 8.0)
 LOCUST_START_S = 3.0  # from starting Locust to its first person
 PROFILE_HZ = 25  # py-spy at 100 Hz took half a core from the machine it measures
 PING_EVERY_S = 25.0  # frontend/static/js/live.js
+JOB_WAIT_S = 60.0  # a person waits this long on Create for the drafts
 PROMPTS = [
     "a misty pine forest at dawn, watercolor",
     "neon city street at night in the rain",
@@ -350,7 +351,18 @@ def _run_step(
     stats = _stats(prefix)
     held = json.loads(sockets.read_text()) if sockets.exists() else {}
     cores["locust"] = held.pop("locust_cores", None)
-    errors = stats["failures"] + held.get("failed", 0) + held.get("closed_by_server", 0)
+    job_s = sorted(held.pop("draft_job_s", []))
+    if job_s:  # asked for → the socket said done, as the person saw it
+        held["draft_job_p50_s"] = job_s[len(job_s) // 2]
+        held["draft_job_max_s"] = job_s[-1]
+    errors = (
+        stats["failures"]
+        + held.get("failed", 0)
+        + held.get("closed_by_server", 0)
+        + held.get("drafts_failed", 0)
+        + held.get("drafts_canceled", 0)
+        + held.get("drafts_not_done_in_time", 0)
+    )
     step = {
         "people": people,
         "measured_s": args.step_s,
@@ -669,8 +681,10 @@ elif "locust" in sys.modules:  # imported by Locust as its locustfile
     import itertools
     import random
     import threading
+    import time
 
     import gevent
+    import gevent.event
     from locust import FastHttpUser, between, events, task
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect as ws_connect
@@ -718,7 +732,8 @@ elif "locust" in sys.modules:  # imported by Locust as its locustfile
                 "X-Forwarded-Proto": "https",
             }
             self.seen_posts = random.sample(FIXTURE["posts"], 20)
-            self.job: str | None = None
+            self.jobs_done: dict[str, str] = {}  # job id → final status, from the socket
+            self.job_event = gevent.event.Event()
             self.ws = None
             self.reader = None
             self._open_socket(me["token"])
@@ -761,8 +776,13 @@ elif "locust" in sys.modules:  # imported by Locust as its locustfile
         def _read(self, ws) -> None:
             while True:
                 try:
-                    ws.recv(timeout=PING_EVERY_S)
+                    text = ws.recv(timeout=PING_EVERY_S)
                     SOCKETS["frames_received"] += 1
+                    if '"generation.updated"' in text:
+                        job = json.loads(text).get("job") or {}
+                        if job.get("status") in ("succeeded", "failed", "canceled"):
+                            self.jobs_done[str(job.get("id"))] = job["status"]
+                            self.job_event.set()
                 except TimeoutError:
                     try:
                         ws.send('{"type":"ping"}')
@@ -875,39 +895,42 @@ elif "locust" in sys.modules:  # imported by Locust as its locustfile
 
         @task(1)
         def create(self) -> None:
-            """Four drafts; on a later turn, the job looked at and, once done, one published."""
-            if self.job is None:
-                r = self.client.post(
-                    "/api/v1/generations",
-                    json={
-                        "kind": "image",
-                        "prompt": random.choice(PROMPTS),
-                        "quality": "draft",
-                        "count": 4,
-                    },
-                    headers=self.api,
-                )
-                if r.status_code == 202:
-                    self.job = r.json()["id"]
-                return
-            with self.client.get(
-                f"/api/v1/generations/{self.job}",
+            """Four drafts, then as on the Create page: wait for the socket to say the job is
+            done, fetch it and publish one of its images."""
+            r = self.client.post(
+                "/api/v1/generations",
+                json={
+                    "kind": "image",
+                    "prompt": random.choice(PROMPTS),
+                    "quality": "draft",
+                    "count": 4,
+                },
                 headers=self.api,
-                name="/api/v1/generations/[id]",
-                catch_response=True,
-            ) as r:
-                job = r.json() if r.status_code == 200 else {}
-                if job.get("status") in ("failed", "canceled"):
-                    r.failure(f"generation {job['status']}: {job.get('error')}")
-                    self.job = None
-            if job.get("status") == "succeeded":
-                self.job = None
-                self.client.post(
-                    "/api/v1/posts",
-                    json={
-                        "asset_id": job["assets"][0]["id"],
-                        "caption": "Fresh from the drafts #landscape",
-                        "visibility": "public",
-                    },
-                    headers=self.api,
+            )
+            if r.status_code != 202 or self.ws is None:
+                return
+            job_id, asked = str(r.json()["id"]), time.monotonic()
+            while job_id not in self.jobs_done and time.monotonic() - asked < JOB_WAIT_S:
+                self.job_event.clear()
+                self.job_event.wait(timeout=1.0)
+            status = self.jobs_done.pop(job_id, None)
+            with _lock:
+                SOCKETS["drafts_" + (status or "not_done_in_time")] = (
+                    SOCKETS.get("drafts_" + (status or "not_done_in_time"), 0) + 1
                 )
+                if status == "succeeded":
+                    SOCKETS.setdefault("draft_job_s", []).append(round(time.monotonic() - asked, 2))
+            if status != "succeeded":
+                return
+            job = self.client.get(
+                f"/api/v1/generations/{job_id}", headers=self.api, name="/api/v1/generations/[id]"
+            ).json()
+            self.client.post(
+                "/api/v1/posts",
+                json={
+                    "asset_id": job["assets"][0]["id"],
+                    "caption": "Fresh from the drafts #landscape",
+                    "visibility": "public",
+                },
+                headers=self.api,
+            )
