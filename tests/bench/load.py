@@ -19,8 +19,9 @@ made by the driver: the load is not sign-ins) and holds one WebSocket on ``/ws/`
 ``home`` and ``notifications``, answering nothing but sending the page's ``ping`` every 25 s as
 the browser does. Between actions a person thinks 2-8 s. Most actions read: the home and public
 feeds and post and profile pages, through the API and as HTML pages; some react, comment or
-follow; a few ask for four drafts from the embedded ``procedural`` backend, look at the job
-until it is done and publish one of its images.
+follow; a few ask for four drafts from the embedded ``procedural`` backend, wait (as the Create
+page does) for their socket's ``generation.updated`` saying the job is done, and publish one of
+its images.
 
 The sockets are ``websockets.sync`` clients (``websocket-client``, which Locust's own examples
 use, is not a dependency): under Locust's gevent monkey-patching their reader thread is a
