@@ -217,7 +217,13 @@ class Command(BaseCommand):
             self._comments(users, post_ids, authors)
         if postgres:
             with connection.cursor() as cursor:
-                for table in ("accounts_user", "social_follow", "posts_post", "posts_reaction"):
+                for table in (
+                    "accounts_user",
+                    "social_follow",
+                    "posts_post",
+                    "posts_posttag",
+                    "posts_reaction",
+                ):
                     cursor.execute(f"ANALYZE {table}")
         # Posts were loaded in bulk, past the publish service: index them for search.
         from apps.search.services import index_rebuild, tag_counts_refresh
