@@ -152,11 +152,13 @@ def test_a_rolled_back_write_owes_nothing(transactional_db, alice, api):
 
 
 def test_fan_out_retries_a_redis_failure_and_delivers(
-    celery_worker, alice, api, make_asset, events, monkeypatch
+    celery_worker, alice, api, make_asset, events, monkeypatch, settings
 ):
     """Redis refuses the feed worker's first look at who is online: the task retries with
     backoff and the post still arrives (it used to be dropped for good)."""
     from apps.realtime import presence
+
+    settings.REALTIME_INLINE_MAX = 0  # every audience through the queue
 
     dead = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
     monkeypatch.setattr(presence, "_sync_client", dead)
