@@ -37,6 +37,7 @@ that fails gives its claims back before the error goes up.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -425,8 +426,12 @@ def post_created_prepare(*, post: Post) -> Future | None:
     is dropped). None when this process does not deliver posts itself now."""
     if inline_max() <= 0 or len(_pending) >= INLINE_BACKLOG_MAX:
         return None
+    # A copy of its own (and of the asset): the thread annotates what it serialises, and the
+    # request goes on using the original.
+    snapshot = copy.copy(post)
+    snapshot.asset = copy.copy(post.asset)
     try:
-        return _submit(_prepare, post)
+        return _submit(_prepare, snapshot)
     except Exception:  # the thread cannot take it (shutting down): the queue will
         logger.warning("in-process fan-out unavailable for post %s", post.id, exc_info=True)
         return None
