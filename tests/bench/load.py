@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 P99_TARGET_MS = 250.0
 FIXTURE_ENV = "VIVID_LOAD_FIXTURE"
 SOCKET_REPORT_ENV = "VIVID_LOAD_SOCKETS"
+DRAFTS_ENV = "VIVID_LOAD_DRAFTS"
 THINK_S = (2.0, 8.0)
 LOCUST_START_S = 3.0  # from starting Locust to its first person
 PROFILE_HZ = 25  # py-spy at 100 Hz took half a core from the machine it measures
@@ -321,7 +322,7 @@ def _run_step(
     cpu_before = {role: _cpu_s(pids) for role, pids in roles.items()}
     until(ramp_s + LOCUST_START_S + (args.step_s - profile_s) / 2)
     spy_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if web_pid is not None and locust.poll() is None:
+    if web_pid is not None and profile_s > 0 and locust.poll() is None:
         subprocess.run(
             [
                 *(str(Path(sys.executable).with_name("py-spy")), "record"),
@@ -510,6 +511,11 @@ def main() -> None:
         default=1,
         help="1: manage.py serve as it is; more: its web command with --workers N, its worker",
     )
+    parser.add_argument(
+        "--no-drafts",
+        action="store_true",
+        help="nobody generates (what the drafts' rendering on the same cores costs the rest)",
+    )
     parser.add_argument("--spawn-rate", type=int, default=50, help="people started a second")
     parser.add_argument("--profile-s", type=int, default=30, help="py-spy seconds per step")
     parser.add_argument(
@@ -543,6 +549,7 @@ def main() -> None:
             STATIC_ROOT=str(workdir / "static"),
         )
         env[FIXTURE_ENV] = str(workdir / "fixture.json")
+        env[DRAFTS_ENV] = "0" if args.no_drafts else "1"
         servers = Servers(env, workdir)
         try:
             _django(env)
@@ -600,6 +607,8 @@ def main() -> None:
                 step, profiles[people] = _run_step(
                     env, workdir, port, web_pid, people, args, roles=roles()
                 )
+                summary = _profile_summary(profiles[people], top=6)
+                step["profile_where"] = summary and summary["where_time_goes"]
                 results.append(step)
                 print(
                     json.dumps({k: v for k, v in step.items() if k != "by_request"}),
@@ -651,6 +660,7 @@ def main() -> None:
                 if args.web_processes == 1
                 else f"uvicorn --workers {args.web_processes} and a Celery worker (2), as serve "
                 "starts them; py-spy samples one web process",
+                "drafts": not args.no_drafts,
                 "p99_target_ms": P99_TARGET_MS,
                 "capacity": None
                 if best is None
@@ -935,3 +945,6 @@ elif "locust" in sys.modules:  # imported by Locust as its locustfile
                 },
                 headers=self.api,
             )
+
+    if os.environ.get(DRAFTS_ENV) == "0":  # --no-drafts: the same people, nobody generating
+        Person.tasks = [t for t in Person.tasks if t is not Person.create]
