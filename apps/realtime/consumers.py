@@ -56,6 +56,8 @@ INTERNAL = "internal"
 # Redis errors as redis-py raises them (a refused or reset connection may surface as OSError).
 REDIS_ERRORS = (redis.RedisError, OSError)
 CLOSE_INTERNAL = 1011  # a handler failed, as the server closes on an uncaught error
+# One empty set for every socket that hides nobody (each frozenset() is a new 216-byte object).
+NOBODY: frozenset[int] = frozenset()
 INBOX_MAX = 1000  # channel-layer messages waiting for one socket, as the layer's capacity
 
 _tasks: set[asyncio.Task] = set()
@@ -82,7 +84,7 @@ def _visible_post_author(user, post_id: int) -> int | None:
 def _hidden_authors(user_id: int) -> frozenset[int]:
     from apps.social.selectors import hidden_author_ids
 
-    return frozenset(hidden_author_ids(viewer_id=user_id))
+    return frozenset(hidden_author_ids(viewer_id=user_id)) or NOBODY
 
 
 @database_sync_to_async
@@ -242,7 +244,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.user = self.scope.get("user")
         self.streams: set[str] = set()
         self.joined: set[str] = set()
-        self.hidden: frozenset[int] = frozenset()
+        self.hidden: frozenset[int] = NOBODY
         self.post_authors: dict[int, int] = {}  # watched post → its author
         self.present = False
         self.bucket = limits.TokenBucket(limits.frames_per_second(), limits.frame_burst())
