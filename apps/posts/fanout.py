@@ -159,15 +159,21 @@ def _post(post_id: int) -> Post | None:
     )
 
 
-def post_created(*, post_id: int) -> int:
+def post_created(*, post_id: int, resend: bool = False) -> int:
     """Send ``post.created`` (the ``feed`` task); returns to how many groups it went this time
-    (recipients already claimed by an earlier run are not sent to again)."""
+    (recipients already claimed by an earlier run are not sent to again).
+
+    ``resend``: the second pass after a Redis restart goes to everyone online, claimed or not.
+    Pages that were still coming back in the first pass were claimed and sent to while their
+    socket or their process's multicast subscription was not there yet; they de-duplicate the
+    second hint by id."""
     started = time.monotonic()
     post = _post(post_id)
     if post is None:
         return 0
     presence.prune()
-    sent = _announce(post, _home_recipients_online(post.author_id, post.visibility))
+    online = _home_recipients_online(post.author_id, post.visibility)
+    sent = _announce(post, online, resend=resend)
     _log(post, sent, started, "queue")
     presence.rebuilding()  # after a Redis restart: once more for the pages still coming back
     return sent
@@ -206,17 +212,19 @@ def _is_public(post: Post) -> bool:
     return post.visibility == Post.Visibility.PUBLIC and not post.author.is_private
 
 
-def _announce(post: Post, home_batches: Iterable[list[int]]) -> int:
+def _announce(post: Post, home_batches: Iterable[list[int]], *, resend: bool = False) -> int:
     """``post.created`` to the public stream and to the given online home recipients, each
-    only if no earlier run claimed them."""
+    only if no earlier run claimed them (``resend``: to each all the same, claiming them)."""
     public, home = _messages(post)
     key = _claim_key(post.id)
     sent = 0
-    if _is_public(post) and _claim(key, [PUBLIC_MEMBER]):
+    if _is_public(post) and (_claim(key, [PUBLIC_MEMBER]) or resend):
         send_now(groups.PUBLIC, public)
         sent += 1
     for online in home_batches:
-        sent += _send_home_batch(online, home, claim=key)
+        if resend:
+            _claim(key, online)
+        sent += _send_home_batch(online, home, claim=None if resend else key)
     return sent
 
 

@@ -14,12 +14,15 @@ FANOUT_RETRY = {**RETRY_TRANSIENT, "retry_backoff_max": 2, "max_retries": 30}
 
 
 @shared_task(bind=True, acks_late=True, **FANOUT_RETRY)
-def fanout_post_created(self, post_id: int) -> int:
+def fanout_post_created(self, post_id: int, resend: bool = False) -> int:
     try:
-        return fanout.post_created(post_id=post_id)
+        return fanout.post_created(post_id=post_id, resend=resend)
     except presence.PresenceRebuilding as e:
-        # Sent to the pages already back; once more when the others have had time to return.
-        raise self.retry(exc=e, countdown=e.retry_in_s) from e
+        # Sent to the pages already back; once more, to everyone online, when the others have
+        # had time to return.
+        raise self.retry(
+            exc=e, countdown=e.retry_in_s, kwargs={"post_id": post_id, "resend": True}
+        ) from e
 
 
 @shared_task(acks_late=True, **FANOUT_RETRY)

@@ -175,6 +175,26 @@ async def test_a_resend_after_an_in_process_delivery_sends_nothing_twice(
     await asyncio.gather(bob_ws.disconnect(), carol_ws.disconnect())
 
 
+async def test_the_second_pass_after_a_redis_restart_reaches_every_page_online(
+    feed_queue, make_user, alice, bob, carol
+):
+    """Right after a Redis restart a page may be claimed and sent to while its socket (or its
+    process's subscription) is still coming back; the pass that follows the rebuild window
+    goes to everyone online again, still only to those the post is for."""
+    await _follow(bob, carol, of=alice)
+    await sync_to_async(social_services.block_create)(blocker=alice, blocked=carol)
+    bob_ws = await _home(bob)
+    carol_ws = await _home(carol)
+    post = await publish(alice, "followers", fan_out=False)
+    await _created(bob_ws, post)
+    assert await sync_to_async(fanout.post_created)(post_id=post.id) == 0
+    assert await bob_ws.receive_nothing(timeout=0.5)
+    assert await sync_to_async(fanout.post_created)(post_id=post.id, resend=True) >= 1
+    await _created(bob_ws, post)
+    assert await carol_ws.receive_nothing(timeout=0.5), "a blocked follower got the post"
+    await asyncio.gather(bob_ws.disconnect(), carol_ws.disconnect())
+
+
 async def test_in_process_delivery_keeps_the_visibility_rules(make_user, alice, bob, carol):
     """A blocked person gets nothing, not even on the public stream; a followers-only post
     reaches followers only; a private post only its author; visitors only public posts."""
