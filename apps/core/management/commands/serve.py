@@ -61,7 +61,10 @@ QUEUES = ("generation", "media", "feed", "default")
 # - no per-message compression: events are small JSON, and a deflate context per socket costs
 #   far more memory than it saves bandwidth (tests/bench/realtime.py measures both);
 # - on SIGTERM uvicorn closes every socket with 1012 so clients reconnect to another process,
-#   and gives running requests up to 5 s, well inside STOP_TIMEOUT_S.
+#   and gives running requests up to 5 s, well inside STOP_TIMEOUT_S;
+# - an idle keep-alive connection is kept 75 s, longer than a proxy keeps its idle upstream
+#   connections (nginx: 60 s): with uvicorn's 5 s, a proxy or client reusing a connection just
+#   as uvicorn closed it saw a POST fail (the capacity benchmark met it under load).
 WS_OPTIONS = (
     "--ws-max-size",
     "65536",
@@ -69,6 +72,8 @@ WS_OPTIONS = (
     "false",
     "--timeout-graceful-shutdown",
     "5",
+    "--timeout-keep-alive",
+    "75",
 )
 # honcho's palette: cyan, yellow, green, magenta, red, blue; the command's own lines are bold.
 COLOURS = ("36", "33", "32", "35", "31", "34")
