@@ -23,6 +23,8 @@ def test_a_prompt_hidden_when_publishing_stays_with_its_author(live_stack, brows
     result.get_by_role("button", name="Publish").click()
     expect(author).to_have_url(re.compile(r"/p/\d+$"))
     post_url = author.url
+    # The URL changes as the post page starts loading: read it once its card is there.
+    expect(author.locator(".card.large")).to_be_visible()
     assert "zebraquokka" in author.content(), "the author no longer sees her prompt"
 
     visitor = browser_page("visitor")
