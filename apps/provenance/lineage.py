@@ -48,16 +48,46 @@ def _edge_sql() -> str:
     """
 
 
+def _step_sql(up: bool) -> str:
+    """The records one step from ``family.id`` (its parents if ``up``, else its children):
+    signed links, and posts published as remixes. Correlated on ``family.id`` in both branches,
+    so each step reads a few index entries instead of joining every post (at 100k posts the
+    uncorrelated form cost 33 ms a walk)."""
+    link = ProvenanceLink._meta.db_table
+    record = ProvenanceRecord._meta.db_table
+    from apps.posts.models import Post
+
+    post = Post._meta.db_table
+    if up:
+        return f"""
+            SELECT parent_id AS id FROM {link} WHERE child_id = family.id
+            UNION ALL
+            SELECT rp.id FROM {record} rc
+            JOIN {post} p ON p.asset_id = rc.asset_id
+            JOIN {post} pp ON pp.id = p.remix_of_id
+            JOIN {record} rp ON rp.asset_id = pp.asset_id
+            WHERE rc.id = family.id
+        """
+    return f"""
+        SELECT child_id AS id FROM {link} WHERE parent_id = family.id
+        UNION ALL
+        SELECT rc.id FROM {record} rp
+        JOIN {post} pp ON pp.asset_id = rp.asset_id
+        JOIN {post} p ON p.remix_of_id = pp.id
+        JOIN {record} rc ON rc.asset_id = p.asset_id
+        WHERE rp.id = family.id
+    """
+
+
 def _walk(record_id: int, *, up: bool) -> dict[int, int]:
     """{record id: distance} of the ancestors (``up``) or descendants of a record, nearest first,
     at most ``MAX_NODES`` of them within ``MAX_DEPTH`` steps. One query."""
-    near, far = ("child", "parent") if up else ("parent", "child")
     sql = f"""
         WITH RECURSIVE family(id, depth) AS (
             SELECT CAST(%s AS BIGINT), 0
             UNION
-            SELECT e.{far}, family.depth + 1
-            FROM family JOIN ({_edge_sql()}) e ON e.{near} = family.id
+            SELECT e.id, family.depth + 1
+            FROM family CROSS JOIN LATERAL ({_step_sql(up)}) e
             WHERE family.depth < %s
         )
         SELECT id, MIN(depth) FROM family WHERE depth > 0
