@@ -7,23 +7,12 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.config.settings")
 django_asgi_app = get_asgi_application()
 
-from asgiref.sync import markcoroutinefunction  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from apps.media.bodylimit import BodyLimitMiddleware  # noqa: E402
 from apps.realtime.routing import websocket_application  # noqa: E402
 
 # Bodies over a route's cap are refused from Content-Length before Django reads them.
-http_application = BodyLimitMiddleware(django_asgi_app)
-
-
-@markcoroutinefunction
-def application(scope, receive, send):
-    """channels' ProtocolTypeRouter, returning the chosen application's coroutine instead of
-    awaiting it: no frame of its own stays suspended for the whole life of every socket (about
-    0.4 KiB each; docs/realtime.md, "Memory per idle socket"). Marked as a coroutine function
-    so servers call it as ASGI 3."""
-    if scope["type"] == "http":
-        return http_application(scope, receive, send)
-    if scope["type"] == "websocket":
-        return websocket_application(scope, receive, send)
-    raise ValueError(f"No application configured for scope type {scope['type']!r}")
+application = ProtocolTypeRouter(
+    {"http": BodyLimitMiddleware(django_asgi_app), "websocket": websocket_application}
+)
