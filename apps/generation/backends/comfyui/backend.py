@@ -24,6 +24,7 @@ when the server reports one, the seed the server ran with, the size rendered and
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import uuid
@@ -82,8 +83,6 @@ OOM_MESSAGE = (
 )
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".gif")
-# Vivid's default cost units (``quotas.job_cost``) unless a workflow sets its own.
-DEFAULT_COST = {"image": {"draft": 1, "final": 4}, "video_second": {"draft": 2, "final": 6}}
 
 
 class ComfyUIBackend(GenerationBackend):
@@ -186,12 +185,13 @@ class ComfyUIWorkflowBackend(GenerationBackend):
             return f"This model does not fit the servers: {known[0][0]}"
         return None
 
-    def cost(self, *, kind: str, quality: str, count: int, duration_s: float | None) -> int:
-        table = {**DEFAULT_COST, **self.workflow.cost}
-        if kind == "video":
-            per_second = table["video_second"].get(quality, DEFAULT_COST["video_second"][quality])
-            return int(-(-(duration_s or 1) // 1)) * per_second
-        return count * table["image"].get(quality, DEFAULT_COST["image"][quality])
+    def cost(self, *, kind: str, quality: str, count: int, duration_s: float | None) -> int | None:
+        """The workflow's own cost units, or None for Vivid's default (``quotas.job_cost``)."""
+        per = self.workflow.cost.get("video_second" if kind == "video" else "image", {})
+        units = per.get(quality)
+        if units is None:
+            return None
+        return math.ceil(duration_s or 1) * units if kind == "video" else count * units
 
     # --- running ------------------------------------------------------------------------------
 
