@@ -41,7 +41,11 @@ def test_switching_to_indonesian_in_the_navigation(live_stack, browser_page):
     expect(nav.get_by_role("link", name="Feed", exact=True)).to_be_visible()
 
     # The switch in the navigation: choosing a language reloads the page in it (js/language.js).
-    b.get_by_test_id("nav-language").locator("select").select_option("id")
+    # Until that script runs, the switch shows its own button (a choice alone submits nothing);
+    # the button hidden is the sign the script is listening.
+    switch = b.get_by_test_id("nav-language")
+    expect(switch.get_by_role("button")).to_have_class(re.compile(r"\bvisually-hidden\b"))
+    switch.locator("select").select_option("id")
     expect(b.locator("html")).to_have_attribute("lang", "id")
     expect(nav.get_by_role("link", name="Beranda", exact=True)).to_be_visible()
     expect(nav.get_by_role("link", name="Pustaka", exact=True)).to_be_visible()
