@@ -138,7 +138,8 @@ class Workflow:
         needed = max(1, math.ceil(duration_s * self.fps - 1e-9))
         step = self.frames_multiple_of
         k = max(0, math.ceil((needed - self.frames_plus) / step))
-        return step * k + self.frames_plus if step * k + self.frames_plus >= 1 else step
+        frames = step * k + self.frames_plus
+        return frames if frames >= 1 else step
 
     def fill(
         self,
