@@ -1401,6 +1401,13 @@ class ComfyStandin:
         ui_outputs: dict[str, dict] = {}
         meta: dict[str, dict] = {}
         executed: list[str] = []
+
+        async def send_executed(node_id: str, ui: dict | None) -> None:
+            # ``executed`` goes to the submitting client only, as ComfyUI sends it.
+            if client_id is not None:
+                data = {"node": node_id, "display_node": node_id, "output": ui}
+                await self._send("executed", {**data, "prompt_id": prompt_id}, client_id)
+
         states: dict[str, dict] = {}
         success = False
         try:
@@ -1411,17 +1418,7 @@ class ComfyStandin:
                     if ui is not None:
                         ui_outputs[node_id] = ui
                         meta[node_id] = _meta(node_id)
-                    if client_id is not None:
-                        await self._send(
-                            "executed",
-                            {
-                                "node": node_id,
-                                "display_node": node_id,
-                                "output": ui,
-                                "prompt_id": prompt_id,
-                            },
-                            client_id,
-                        )
+                    await send_executed(node_id, ui)
                     continue
                 await self._run_node(graph, node_id, prompt_id, states)
                 ui = None
@@ -1431,17 +1428,7 @@ class ComfyStandin:
                     )
                     ui_outputs[node_id] = ui
                     meta[node_id] = _meta(node_id)
-                    if client_id is not None:
-                        await self._send(
-                            "executed",
-                            {
-                                "node": node_id,
-                                "display_node": node_id,
-                                "output": ui,
-                                "prompt_id": prompt_id,
-                            },
-                            client_id,
-                        )
+                    await send_executed(node_id, ui)
                 self._cache[node_id] = (signatures[node_id], ui)
                 states[node_id]["state"] = "finished"
                 states[node_id]["value"] = states[node_id]["max"]
