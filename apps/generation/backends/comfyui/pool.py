@@ -54,6 +54,8 @@ class ServerPool:
         self.probe_timeout_s = probe_timeout_s
         self.object_info_ttl_s = object_info_ttl_s
         self._object_info: dict[str, tuple[float, dict[str, Any]]] = {}
+        # (server URL, workflow hash): the problems found and the ``/object_info`` they came from.
+        self._fits: dict[tuple[str, str], tuple[float, list[str]]] = {}
 
     @staticmethod
     def _key(server: ComfyServer, what: str) -> str:
@@ -109,24 +111,38 @@ class ServerPool:
 
     # --- fitting a workflow -------------------------------------------------------------------
 
-    def object_info(self, server: ComfyServer) -> dict[str, Any]:
+    def _object_info_entry(self, server: ComfyServer) -> tuple[float, dict[str, Any]]:
+        """(when it was fetched, ``/object_info``), fetched again once older than the TTL."""
         cached = self._object_info.get(server.url)
         if cached and time.monotonic() - cached[0] < self.object_info_ttl_s:
-            return cached[1]
+            return cached
         info = server.object_info()
-        self._object_info[server.url] = (time.monotonic(), info)
-        return info
+        entry = (time.monotonic(), info)
+        self._object_info[server.url] = entry
+        return entry
+
+    def object_info(self, server: ComfyServer) -> dict[str, Any]:
+        return self._object_info_entry(server)[1]
 
     def problems(self, server: ComfyServer, workflow: Workflow) -> list[str]:
         """Why ``workflow`` cannot run on ``server`` (checked against its ``/object_info``);
-        the answer is shared with every process for ``object_info_ttl_s``."""
-        problems = object_info_problems(workflow, self.object_info(server))
+        the answer is shared with every process for ``object_info_ttl_s``.
+
+        Checked and shared once per ``/object_info`` this process fetches: while that is fresh,
+        the answer is this process's own (the shared one, written no earlier, outlives it)."""
+        fetched_at, info = self._object_info_entry(server)
+        key = (server.url, workflow.sha256)
+        known = self._fits.get(key)
+        if known is not None and known[0] == fetched_at:
+            return list(known[1])
+        problems = object_info_problems(workflow, info)
         cache.set(
             self._key(server, f"fit:{workflow.sha256[:16]}"),
             problems,
             timeout=int(self.object_info_ttl_s),
         )
-        return problems
+        self._fits[key] = (fetched_at, problems)
+        return list(problems)
 
     def known_problems(self, server: ComfyServer, workflow: Workflow) -> list[str] | None:
         """What the last check found, without asking the server (None: not checked lately)."""
