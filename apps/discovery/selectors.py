@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 
 from apps.accounts.models import User
 from apps.core.ids import id_for_time
@@ -285,26 +285,11 @@ TERM_WEIGHT, TAG_WEIGHT, COLOUR_WEIGHT = 3.0, 2.0, 1.0
 COLOUR_ONLY_MIN = 0.85
 
 
-def posts_similar(*, post_id: int, viewer, limit: int = SIMILAR_MAX) -> list[Post]:
-    """Posts like ``post_id`` that the viewer may see: shared prompt words, #tags and colour.
-
-    404 when the viewer may not see the post itself. The post, and posts of anyone the viewer
-    blocks, is blocked by or mutes, are never in it. A hidden prompt (the source's or a
-    candidate's) adds no word unless the viewer made it. At most seven queries.
-    """
-    limit = max(1, min(limit, SIMILAR_MAX))
-    viewer_id = _viewer_id(viewer)
-    source = post_get_visible(post_id=post_id, viewer=viewer)
-    source_prompt = (
-        Post.objects.filter(id=source.id).values_list("asset__job__prompt", flat=True).first()
-    )
-    terms = set(prompt_terms(_prompt_shown(source, source_prompt, viewer_id)))
-    tags = set(hashtags(source.caption))
-    colour = source.asset.placeholder
-    hidden = hidden_author_ids(viewer_id=viewer_id)
-
-    # The candidates: bounded, index-backed reads of ids (fetched apart: as ``OR``ed subqueries
-    # of the query below, PostgreSQL scanned the whole posts table).
+def _candidate_ids(*, terms: set[str], tags: set[str], viewer_id: int | None) -> set[int]:
+    """Bounded, index-backed reads of ids (fetched apart: as ``OR``ed subqueries of one query,
+    PostgreSQL scanned the whole posts table): the trending head, posts sharing a #tag, and on
+    PostgreSQL posts sharing prompt words through the search index (its public vector, and
+    ``viewer_id``'s own hidden prompts, nobody else's)."""
     candidate_ids = set(
         Post.objects.filter(visibility=Post.Visibility.PUBLIC)
         .order_by("-trend_score", "-id")
@@ -319,50 +304,197 @@ def posts_similar(*, post_id: int, viewer, limit: int = SIMILAR_MAX) -> list[Pos
     if terms and connection.vendor == "postgresql":
         from apps.search.backends import get_backend
 
-        # The search index's public vector (and the viewer's own hidden prompts, nobody
-        # else's): a hidden prompt's words cannot make a post a candidate for others.
         match = get_backend().post_match(" or ".join(sorted(terms)), viewer_id)
         candidate_ids.update(
             Post.objects.filter(match)
             .order_by("-id")
             .values_list("id", flat=True)[:CANDIDATES_PER_SOURCE]
         )
+    return candidate_ids
+
+
+def _likeness(terms, tags, colour, words, caption, placeholder) -> float | None:
+    """A candidate's score against the source, or None when it is not alike enough."""
+    shared_terms = len(terms & words) / len(terms | words) if terms and words else 0.0
+    their_tags = set(hashtags(caption))
+    shared_tags = len(tags & their_tags) / len(tags | their_tags) if tags else 0.0
+    closeness = colour_closeness(colour, placeholder)
+    if not shared_terms and not shared_tags and closeness < COLOUR_ONLY_MIN:
+        return None
+    return TERM_WEIGHT * shared_terms + TAG_WEIGHT * shared_tags + COLOUR_WEIGHT * closeness
+
+
+_ROW = ("id", "author_id", "hide_prompt", "caption", "asset__job__prompt", "asset__placeholder")
+
+
+def _load(viewer, hidden: set[int], ids) -> QuerySet[Post]:
+    """The posts among ``ids`` the viewer may see, as the feeds' items."""
+    visible = Post.objects.visible_to(viewer, hidden_author_ids=hidden).filter(id__in=ids)
+    if getattr(viewer, "sensitive_media", None) == "hide":
+        visible = visible.exclude(Q(sensitive=True) & ~Q(author_id=_viewer_id(viewer)))
+    return visible.select_related("author", "asset").annotate(
+        asset_provenance_id=F("asset__provenance__id"),
+        remix_of_deleted_at=F("remix_of__author__deletion_requested_at"),
+    )
+
+
+def _best(scores: dict[int, float], limit: int) -> list[int]:
+    return sorted(scores, key=lambda pid: (-scores[pid], -pid))[:limit]
+
+
+def posts_similar(
+    *, post_id: int, viewer, limit: int = SIMILAR_MAX, source: Post | None = None
+) -> list[Post]:
+    """Posts like ``post_id`` that the viewer may see: shared prompt words, #tags and colour.
+
+    404 when the viewer may not see the post itself (``source``: the post, already read for
+    this viewer by the caller). The post, and posts of anyone the viewer blocks, is blocked by
+    or mutes, are never in it. A hidden prompt (the source's or a candidate's) adds no word
+    unless the viewer made it. At most seven queries.
+    """
+    limit = max(1, min(limit, SIMILAR_MAX))
+    viewer_id = _viewer_id(viewer)
+    if source is None:
+        source = post_get_visible(post_id=post_id, viewer=viewer)
+    source_prompt = (
+        Post.objects.filter(id=source.id).values_list("asset__job__prompt", flat=True).first()
+    )
+    terms = set(prompt_terms(_prompt_shown(source, source_prompt, viewer_id)))
+    tags = set(hashtags(source.caption))
+    colour = source.asset.placeholder
+    hidden = hidden_author_ids(viewer_id=viewer_id)
+    candidate_ids = _candidate_ids(terms=terms, tags=tags, viewer_id=viewer_id)
     candidate_ids.discard(source.id)
     visible = Post.objects.visible_to(viewer, hidden_author_ids=hidden).filter(id__in=candidate_ids)
     if getattr(viewer, "sensitive_media", None) == "hide":
         visible = visible.exclude(Q(sensitive=True) & ~Q(author_id=viewer_id))
     # Scored from plain rows (a few hundred), then only the best are loaded as posts.
-    rows = visible.values_list(
-        "id", "author_id", "hide_prompt", "caption", "asset__job__prompt", "asset__placeholder"
-    )
     scores: dict[int, float] = {}
-    for pid, author_id, hide_prompt, caption, prompt, placeholder in rows:
+    for pid, author_id, hide_prompt, caption, prompt, placeholder in visible.values_list(*_ROW):
         shown = prompt if prompt and (not hide_prompt or author_id == viewer_id) else ""
-        words = set(prompt_terms(shown))
-        shared_terms = len(terms & words) / len(terms | words) if terms and words else 0.0
-        their_tags = set(hashtags(caption))
-        shared_tags = len(tags & their_tags) / len(tags | their_tags) if tags else 0.0
-        closeness = colour_closeness(colour, placeholder)
-        if not shared_terms and not shared_tags and closeness < COLOUR_ONLY_MIN:
-            continue
-        scores[pid] = (
-            TERM_WEIGHT * shared_terms + TAG_WEIGHT * shared_tags + COLOUR_WEIGHT * closeness
-        )
-    best = sorted(scores, key=lambda pid: (-scores[pid], -pid))[:limit]
+        score = _likeness(terms, tags, colour, set(prompt_terms(shown)), caption, placeholder)
+        if score is not None:
+            scores[pid] = score
+    best = _best(scores, limit)
     if not best:
         return []
-    posts = {
-        post.id: post
-        for post in visible.filter(id__in=best)
-        .select_related("author", "asset")
-        .annotate(
-            asset_provenance_id=F("asset__provenance__id"),
-            remix_of_deleted_at=F("remix_of__author__deletion_requested_at"),
-        )
-    }
+    posts = {post.id: post for post in _load(viewer, hidden, best)}
     out = []
     for pid in best:
         if pid in posts:  # gone in between: left out
             posts[pid].similarity = round(scores[pid], 4)
             out.append(posts[pid])
+    return out
+
+
+# --- more like this on a post page: the candidates scored once for everyone ----------------------
+#
+# The post page shows "more like this" on every view. What is the same for every viewer is
+# computed once per post and kept in Django's cache for SIMILAR_CACHE_S: the candidates (from
+# the trending head, shared #tags and the search index's public vector) with two scores each,
+# one as anyone sees the candidate (its prompt's words only if the prompt is shown) and one as
+# its own creator sees it (its words always). Nothing in it depends on who looks, and nothing
+# in it is shown as it is: on every request the viewer's own scores are picked, their hidden
+# prompts' search matches added, and the best posts are read through ``visible_to`` with the
+# viewer's blocks, mutes and sensitive setting, so a post made private, removed, blocked or
+# muted a second ago is not shown. A candidate whose prompt was hidden since it was scored would
+# still carry its words' score: the posts read carry their ``hide_prompt`` as it is now, and if
+# one differs from the kept one the answer is computed afresh instead. A source whose prompt is
+# hidden is scored without it (the key names the state), and for its creator afresh.
+
+SIMILAR_CACHE_S = 120
+SIMILAR_READ = 4 * SIMILAR_MAX  # ranked candidates read at once for a viewer
+_POOL_VERSION = 1
+
+
+def _pool_key(source: Post) -> str:
+    return f"similar:{_POOL_VERSION}:{source.id}:{int(source.hide_prompt)}"
+
+
+def _pool(source: Post) -> dict:
+    """``{terms, rows}`` for ``source`` as everyone but its creator sees it: ``rows`` are
+    ``[id, author_id, hide_prompt, score, score for its creator]`` of the candidates alike
+    enough for someone (a score is None when not)."""
+    from django.core.cache import cache
+
+    key = _pool_key(source)
+    pool = cache.get(key)
+    if pool is not None:
+        return pool
+    source_prompt = (
+        Post.objects.filter(id=source.id).values_list("asset__job__prompt", flat=True).first()
+    )
+    terms = set(prompt_terms(_prompt_shown(source, source_prompt, None)))
+    tags = set(hashtags(source.caption))
+    colour = source.asset.placeholder
+    candidate_ids = _candidate_ids(terms=terms, tags=tags, viewer_id=None)
+    candidate_ids.discard(source.id)
+    rows = []
+    for pid, author_id, hide_prompt, caption, prompt, placeholder in Post.objects.filter(
+        id__in=candidate_ids, removed_at__isnull=True
+    ).values_list(*_ROW):
+        words = set(prompt_terms(prompt or ""))
+        own = _likeness(terms, tags, colour, words, caption, placeholder)
+        anyone = _likeness(terms, tags, colour, set(), caption, placeholder) if hide_prompt else own
+        if own is not None or anyone is not None:
+            rows.append([pid, author_id, hide_prompt, anyone, own])
+    pool = {"terms": sorted(terms), "tags": sorted(tags), "rows": rows}
+    cache.set(key, pool, SIMILAR_CACHE_S)
+    return pool
+
+
+def posts_similar_page(*, source: Post, viewer, limit: int = SIMILAR_MAX) -> list[Post]:
+    """``posts_similar`` for the post page: ``source`` is the post the page shows (read for this
+    viewer). The same posts, from the candidates kept for everyone (see above); three queries,
+    four for a signed-in viewer whose source has prompt words, none more on a miss than
+    ``posts_similar``'s."""
+    viewer_id = _viewer_id(viewer)
+    if source.hide_prompt and source.author_id == viewer_id:  # their own hidden words count
+        return posts_similar(post_id=source.id, viewer=viewer, limit=limit, source=source)
+    limit = max(1, min(limit, SIMILAR_MAX))
+    pool = _pool(source)
+    hidden = hidden_author_ids(viewer_id=viewer_id)
+    scores: dict[int, float] = {}
+    kept_hidden: dict[int, bool] = {}
+    for pid, author_id, hide_prompt, anyone, own in pool["rows"]:
+        score = own if author_id == viewer_id else anyone
+        if score is not None and author_id not in hidden:
+            scores[pid] = score
+            kept_hidden[pid] = hide_prompt
+    terms = set(pool["terms"])
+    if viewer_id and terms and connection.vendor == "postgresql":
+        # The viewer's own hidden prompts sharing the words: candidates for them alone.
+        from apps.search.backends import get_backend
+
+        match = get_backend().post_match(" or ".join(sorted(terms)), viewer_id)
+        tags, colour = set(pool["tags"]), source.asset.placeholder
+        for pid, _author, _hide, caption, prompt, placeholder in (
+            Post.objects.filter(match, author_id=viewer_id, hide_prompt=True)
+            .exclude(id=source.id)
+            .order_by("-id")
+            .values_list(*_ROW)[:CANDIDATES_PER_SOURCE]
+        ):
+            score = _likeness(
+                terms, tags, colour, set(prompt_terms(prompt or "")), caption, placeholder
+            )
+            if score is not None:
+                scores[pid] = score
+                kept_hidden[pid] = True
+    ranked = _best(scores, len(scores))
+    out: list[Post] = []
+    for chunk in (ranked[:SIMILAR_READ], ranked[SIMILAR_READ:]):
+        if not chunk or len(out) >= limit:
+            break
+        posts = {post.id: post for post in _load(viewer, hidden, chunk)}
+        for pid in chunk:
+            post = posts.get(pid)
+            if post is None:
+                continue
+            if post.hide_prompt and not kept_hidden[pid] and post.author_id != viewer_id:
+                # Its prompt was hidden since it was scored: not from its words, afresh.
+                return posts_similar(post_id=source.id, viewer=viewer, limit=limit, source=source)
+            post.similarity = round(scores[pid], 4)
+            out.append(post)
+            if len(out) >= limit:
+                break
     return out

@@ -3,7 +3,7 @@
 from django import template
 
 from apps.core.exceptions import ApplicationError
-from apps.discovery.selectors import posts_similar
+from apps.discovery.selectors import posts_similar_page
 
 register = template.Library()
 
@@ -12,6 +12,7 @@ register = template.Library()
 def similar_posts(context, post) -> list:
     request = context.get("request")
     try:
-        return posts_similar(post_id=post.id, viewer=getattr(request, "user", None))
+        # ``post`` is the page's own, already read for this viewer.
+        return posts_similar_page(source=post, viewer=getattr(request, "user", None))
     except ApplicationError:
         return []
