@@ -401,8 +401,11 @@ def remix_parent_check(*, post_id: int, viewer) -> Post:
     return post
 
 
-def remixes_of(*, post_id: int, viewer, params: PageParams) -> Page:
-    post_get_visible(post_id=post_id, viewer=viewer)
+def remixes_of(*, post_id: int, viewer, params: PageParams, checked: bool = False) -> Page:
+    """Remixes of a post the viewer may see (``checked``: the caller has just read the post for
+    this viewer, so it is not read again)."""
+    if not checked:
+        post_get_visible(post_id=post_id, viewer=viewer)
     return paginate(_posts(viewer).filter(remix_of_id=post_id), params)
 
 

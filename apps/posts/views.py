@@ -87,9 +87,11 @@ def _comments(request, post):
 def post_detail(request, post_id: int):
     try:
         post = selectors.post_get_visible(post_id=post_id, viewer=request.user)
-        remixes = selectors.remixes_of(
-            post_id=post.id, viewer=request.user, params=PageParams(limit=12)
-        )
+        remixes = []
+        if post.remix_count > 0:  # the count kept on the post: no query when there are none
+            remixes = selectors.remixes_of(
+                post_id=post.id, viewer=request.user, params=PageParams(limit=12), checked=True
+            ).items
     except ApplicationError as e:
         from apps.moderation.appeals import removed_notice  # its author learns why, may appeal
         from apps.posts.models import Post
@@ -112,7 +114,7 @@ def post_detail(request, post_id: int):
         {
             "post": post,
             "parent": parent,
-            "remixes": remixes.items,
+            "remixes": remixes,
             "comments": _comments(request, post).items,
             **_alt_form_context(request, post),
         },
