@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Exists, F, Func, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -33,19 +34,49 @@ def token_count_active(*, user: User) -> int:
     )
 
 
-def profile_get(*, username: str, viewer: User | None) -> User:
-    """A user with the counts a profile shows: followers, following, posts the viewer may see."""
-    from apps.posts.selectors import post_count_visible
-    from apps.social.selectors import blocked_either_way, follow_counts, follow_state, mutes
+def _count(rows) -> Coalesce:
+    """How many ``rows`` (a queryset correlated on the outer query) as a subquery column."""
+    counted = rows.order_by().annotate(n=Func(F("id"), function="COUNT")).values("n")
+    return Coalesce(Subquery(counted[:1], output_field=IntegerField()), 0)
 
-    user = user_get_by_username(username=username)
+
+def profile_get(*, username: str, viewer: User | None) -> User:
+    """A user with the counts a profile shows: followers, following, posts the viewer may see;
+    and what the viewer's buttons show (``follow_state``, ``viewer_follows``, ``viewer_mutes``).
+
+    One query: the counts and the viewer's relations are subqueries of the user's own row.
+    """
+    from apps.posts.models import Post
+    from apps.social.models import Block, Follow, FollowRequest, Mute
+
     signed_in = bool(viewer and viewer.is_authenticated)
+    me = OuterRef("pk")
+    users = User.objects.filter(username__iexact=username, is_active=True).annotate(
+        followers_n=_count(Follow.objects.filter(followee_id=me, follower__is_active=True)),
+        following_n=_count(Follow.objects.filter(follower_id=me, followee__is_active=True)),
+        posts_n=_count(Post.objects.visible_to(viewer).filter(author_id=me)),
+    )
+    if signed_in:
+        users = users.annotate(
+            blocked=Exists(
+                Block.objects.filter(
+                    Q(blocker_id=viewer.pk, blocked_id=me) | Q(blocker_id=me, blocked_id=viewer.pk)
+                )
+            ),
+            follows=Exists(Follow.objects.filter(follower_id=viewer.pk, followee_id=me)),
+            requested=Exists(FollowRequest.objects.filter(requester_id=viewer.pk, target_id=me)),
+            mutes=Exists(Mute.objects.filter(muter_id=viewer.pk, muted_id=me)),
+        )
+    user = users.first()
     # A block hides each from the other: the profile answers like a missing one.
-    if signed_in and blocked_either_way(a_id=viewer.pk, b_id=user.pk):
+    if user is None or (signed_in and user.blocked):
         raise ApplicationError("not_found", _("Not found."))
-    user.followers_count, user.following_count = follow_counts(user=user)
-    user.posts_count = post_count_visible(author=user, viewer=viewer)
-    user.follow_state = follow_state(viewer=viewer, user=user)
-    user.viewer_follows = user.follow_state == "following"
-    user.viewer_mutes = bool(signed_in and mutes(muter=viewer, muted=user))
+    user.followers_count, user.following_count = user.followers_n, user.following_n
+    user.posts_count = user.posts_n
+    state = "none"
+    if signed_in and viewer.pk != user.pk:
+        state = "following" if user.follows else ("requested" if user.requested else "none")
+    user.follow_state = state
+    user.viewer_follows = state == "following"
+    user.viewer_mutes = bool(signed_in and user.mutes)
     return user
