@@ -1,14 +1,33 @@
-from django.urls import reverse
+import re
+
+from django.urls import get_script_prefix, reverse
 from rest_framework import serializers
 
 from apps.media import signing
 from apps.media.models import Asset
 
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+_FILE_URL_PREFIX: dict[str, str] = {}  # script prefix -> ".../assets/", reversed once
+
+
+def _file_url(asset_id: int, variant: str) -> str:
+    """``reverse("media:asset-file")``, reversed once per script prefix (a page of cards asks
+    for several files of each post: the URL resolver's work each time was a tenth of it)."""
+    script = get_script_prefix()
+    prefix = _FILE_URL_PREFIX.get(script)
+    if prefix is None:
+        sample = reverse("media:asset-file", kwargs={"asset_id": 1, "variant": "v"})
+        prefix = sample[: -len("1/v")] if sample.endswith("/1/v") else ""
+        _FILE_URL_PREFIX[script] = prefix
+    if not prefix or not isinstance(asset_id, int) or not _SLUG.fullmatch(variant):
+        return reverse("media:asset-file", kwargs={"asset_id": asset_id, "variant": variant})
+    return f"{prefix}{asset_id}/{variant}"
+
 
 def asset_url(asset: Asset, variant: str = "original") -> str:
     """The permission-checked URL of a file. Variant URLs carry the variant's version, so a
     remade variant gets a new URL and cached copies of the old one are never shown for it."""
-    url = reverse("media:asset-file", kwargs={"asset_id": asset.id, "variant": variant})
+    url = _file_url(asset.id, variant)
     path = asset.variants.get(variant) if variant != "original" else None
     if path:
         stem = path.rsplit("/", 1)[-1].split(".")[0]  # <sha256>-<settings tag>

@@ -51,12 +51,12 @@ def asset_picture(
     takes the smallest file that is sharp at its size. Before the variants exist, the original.
     ``main`` marks the ``<img>`` as the one the Library's variation picker swaps."""
     sources = []
-    for mime, names in _SOURCES.items():
-        srcset = _srcset(asset, names)
+    srcsets = {mime: _srcset(asset, names) for mime, names in _SOURCES.items()}
+    for mime, srcset in srcsets.items():
         if srcset:
             sources.append((mime, srcset, sizes))
     fallback = "preview" if "preview" in asset.variants else "original"
-    img_srcset = _srcset(asset, _SOURCES["image/webp"])
+    img_srcset = srcsets["image/webp"]
     return format_html(
         '<picture>{}<img src="{}"{} sizes="{}" alt="{}" width="{}" height="{}" loading="{}"'
         ' decoding="async"{}></picture>',
