@@ -30,24 +30,6 @@ MAX_NODES = 200
 _IGNORED_PARAMS = {"seed", "remix_of", "asset_created_at"}
 
 
-def _edge_sql() -> str:
-    """(child, parent) record pairs: signed parent links, and posts published as remixes."""
-    link = ProvenanceLink._meta.db_table
-    record = ProvenanceRecord._meta.db_table
-    from apps.posts.models import Post
-
-    post = Post._meta.db_table
-    return f"""
-        SELECT child_id AS child, parent_id AS parent FROM {link}
-        UNION ALL
-        SELECT rc.id AS child, rp.id AS parent
-        FROM {post} p
-        JOIN {post} pp ON pp.id = p.remix_of_id
-        JOIN {record} rc ON rc.asset_id = p.asset_id
-        JOIN {record} rp ON rp.asset_id = pp.asset_id
-    """
-
-
 def _step_sql(up: bool) -> str:
     """The records one step from ``family.id`` (its parents if ``up``, else its children):
     signed links, and posts published as remixes. Correlated on ``family.id`` in both branches,
@@ -99,16 +81,34 @@ def _walk(record_id: int, *, up: bool) -> dict[int, int]:
 
 
 def _edges_among(ids: set[int]) -> dict[int, list[int]]:
-    """{child: [parents in order]} among ``ids``: signed parents first, then a post's remix
-    parent if the record did not name it. One query."""
+    """{child: [parents in order]} among ``ids``: signed parents first (in their signed order),
+    then a post's remix parent if the record did not name it. One query, each branch reading
+    the links and posts of the given records by index (as ``_step_sql`` does for the walk; an
+    edge view joining every post, filtered afterwards, cost tens of milliseconds at 100k
+    posts)."""
+    if not ids:
+        return {}
+    link = ProvenanceLink._meta.db_table
+    record = ProvenanceRecord._meta.db_table
+    from apps.posts.models import Post
+
+    post = Post._meta.db_table
+    marks = ", ".join(["%s"] * len(ids))
     sql = f"""
-        SELECT child, parent FROM ({_edge_sql()}) e
-        WHERE child IN ({", ".join(["%s"] * len(ids))})
+        SELECT child_id, parent_id, 0 AS branch, position FROM {link}
+        WHERE child_id IN ({marks})
+        UNION ALL
+        SELECT rc.id, rp.id, 1, 0 FROM {record} rc
+        JOIN {post} p ON p.asset_id = rc.asset_id
+        JOIN {post} pp ON pp.id = p.remix_of_id
+        JOIN {record} rp ON rp.asset_id = pp.asset_id
+        WHERE rc.id IN ({marks})
+        ORDER BY 1, 3, 4, 2
     """
     parents: dict[int, list[int]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, list(ids))
-        for child, parent in cursor.fetchall():
+        cursor.execute(sql, [*ids, *ids])
+        for child, parent, _branch, _position in cursor.fetchall():
             if parent in ids and parent not in parents.setdefault(child, []):
                 parents[child].append(parent)
     return parents
