@@ -11,28 +11,38 @@ the public group only carries public posts) and once more per event: the socket 
 owner's hidden authors (blocked either way, muted) and drops their posts and comments. The set
 is refreshed when an internal ``graph.changed`` event says the owner's blocks or mutes changed.
 
+An idle socket is kept small (measured in docs/realtime.md, "Memory per idle socket"): it
+waits on its client in one task; channel-layer messages are read for every socket of the
+process by one reader (``inbox``) and handled, in order, in a task that exists only while this
+socket has some waiting (``post``). ``routing`` matches ``/ws/`` without channels' URLRouter.
+
 Limits (``limits``): frames per second and frame size per socket, open sockets per user.
 On SIGTERM uvicorn closes every socket with 1012 (service restart), and clients reconnect to
 another process; ``disconnect`` then releases presence as on any close.
 
-Redis going away (the channel layer's receive fails, or a join at connect does) closes the socket
-with 1012 as well, so the page reconnects at once and catches up with ``since=``: a Redis that
-restarted without persistence has forgotten this socket's groups and presence, and a fresh
-connection registers both again as soon as Redis is back. Such an outage is logged once per
-process (``outage``), not as a traceback per socket.
+Redis going away (the channel layer's read fails, which closes every socket of the process, or
+a join at connect does) closes the socket with 1012 as well, so the page reconnects at once and
+catches up with ``since=``: a Redis that restarted without persistence has forgotten this
+socket's groups and presence, and a fresh connection registers both again as soon as Redis is
+back. Such an outage is logged once per process (``outage``), not as a traceback per socket.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextvars
 import json
 import logging
 import re
 
 import redis
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 
-from apps.realtime import groups, limits, multicast, outage, presence
+from apps.realtime import groups, inbox, limits, multicast, outage, presence
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +55,19 @@ ALWAYS_DELIVERED = {"generations"}
 INTERNAL = "internal"
 # Redis errors as redis-py raises them (a refused or reset connection may surface as OSError).
 REDIS_ERRORS = (redis.RedisError, OSError)
+CLOSE_INTERNAL = 1011  # a handler failed, as the server closes on an uncaught error
+# One empty set for every socket that hides nobody (each frozenset() is a new 216-byte object).
+NOBODY: frozenset[int] = frozenset()
+INBOX_MAX = 1000  # channel-layer messages waiting for one socket, as the layer's capacity
+
+_tasks: set[asyncio.Task] = set()
+
+
+def _spawn(coro, context: contextvars.Context | None = None) -> None:
+    """Run ``coro`` in a task kept referenced until it ends."""
+    task = asyncio.get_running_loop().create_task(coro, context=context)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
 
 
 @database_sync_to_async
@@ -61,7 +84,7 @@ def _visible_post_author(user, post_id: int) -> int | None:
 def _hidden_authors(user_id: int) -> frozenset[int]:
     from apps.social.selectors import hidden_author_ids
 
-    return frozenset(hidden_author_ids(viewer_id=user_id))
+    return frozenset(hidden_author_ids(viewer_id=user_id)) or NOBODY
 
 
 @database_sync_to_async
@@ -99,10 +122,39 @@ def _author_of(event: dict) -> int | None:
 class StreamConsumer(AsyncJsonWebsocketConsumer):
     accepted = False
     present = False
+    gone = False  # the socket closed
+    layer_down = False  # the channel layer's read failed: closing with 1012
+    connected = False  # connect() has run: channel-layer messages may be handled
+    draining = False
+    pending: collections.deque | None = None  # channel-layer messages not handled yet
 
     async def __call__(self, scope, receive, send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            reader = inbox.reader(get_channel_layer(self.channel_layer_alias))
+            if reader is None:  # a layer read per socket, as channels does it
+                await super().__call__(scope, receive, send)
+                return
+            # channels' AsyncConsumer.__call__, with the channel layer read by the process's one
+            # reader (``inbox``): this task waits on the socket only, and channel-layer messages
+            # come through ``post``.
+            self.scope = scope
+            self.channel_layer = reader.layer
+            self.base_send = send
+            # Messages are handled in this socket's context (asgiref keys its thread-sensitive
+            # executor on it), not in that of the socket which happened to start the reader.
+            self.context = contextvars.copy_context()
+            self.channel_name = reader.add(self)
+            try:
+                while True:
+                    await self.dispatch(await receive())
+            except StopConsumer:
+                pass
+            finally:
+                self.gone = True
+                if self.present:  # ended without a disconnect (cancelled): presence expires
+                    self.present = False
+                    multicast.unregister(self.user.pk, self)
+                await reader.remove(self.channel_name)
         except REDIS_ERRORS as e:
             outage.lost("sockets", e)
             if self.present:
@@ -113,11 +165,68 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             except Exception:  # the client is gone already
                 pass
 
+    def post(self, message: dict) -> None:
+        """A channel-layer message for this socket, handled after those before it (and after
+        ``connect``, as channels would)."""
+        if self.pending is None:
+            self.pending = collections.deque()
+        elif len(self.pending) >= INBOX_MAX:  # as the layer's own buffer: drop the oldest
+            self.pending.popleft()
+        self.pending.append(message)
+        self._drain_soon()
+
+    def _drain_soon(self) -> None:
+        if self.connected and not self.draining and self.pending:
+            self.draining = True
+            _spawn(self._drain(self.pending), self.context)
+
+    async def _drain(self, pending: collections.deque) -> None:
+        try:
+            while pending and not self.gone:
+                try:
+                    await self.dispatch(pending.popleft())
+                except REDIS_ERRORS as e:
+                    self.layer_lost(e)
+                    return
+                except Exception:
+                    if self.gone:  # the socket closed under the handler
+                        return
+                    logger.exception("could not handle a message for %s", self.channel_name)
+                    await self.close(code=CLOSE_INTERNAL)
+                    return
+        finally:
+            self.draining = False
+            self.pending = None
+
+    def layer_lost(self, exc: BaseException) -> None:
+        """The channel layer's read failed (Redis is away): close with 1012 so the page comes
+        back at once and registers again; groups and presence expire in Redis by themselves."""
+        if self.layer_down or self.gone:
+            return
+        self.layer_down = True
+        if self.present:
+            self.present = False
+            multicast.unregister(self.user.pk, self)
+        _spawn(self._close_restart())
+
+    async def _close_restart(self) -> None:
+        try:  # before the handshake this refuses it; the page retries either way
+            await self.base_send({"type": "websocket.close", "code": limits.CLOSE_RESTART})
+        except Exception:  # the client is gone already
+            pass
+
     async def accept(self, subprotocol=None, headers=None) -> None:
         await super().accept(subprotocol, headers)
         self.accepted = True
 
     async def connect(self) -> None:
+        try:
+            await self._refusable_connect()
+        finally:
+            self.connected = True
+            self._drain_soon()
+
+    async def _refusable_connect(self) -> None:
         try:
             await self._connect()
         except REDIS_ERRORS as e:
@@ -138,7 +247,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.user = self.scope.get("user")
         self.streams: set[str] = set()
         self.joined: set[str] = set()
-        self.hidden: frozenset[int] = frozenset()
+        self.hidden: frozenset[int] = NOBODY
         self.post_authors: dict[int, int] = {}  # watched post → its author
         self.present = False
         self.bucket = limits.TokenBucket(limits.frames_per_second(), limits.frame_burst())
@@ -169,6 +278,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        if self.layer_down:  # Redis is away: memberships and presence expire there
+            self.joined = set()
+            return
         if self.present:
             multicast.unregister(self.user.pk, self)
         try:

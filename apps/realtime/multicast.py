@@ -109,18 +109,23 @@ async def _listen(ready: asyncio.Event) -> None:
     """Hold this process's subscription while it has sockets; reconnect after Redis errors."""
     loop = asyncio.get_running_loop()
     me = asyncio.current_task()
-    while True:
+    assert me is not None
+    # Ends once cancelled (its loop closing), even if a library below turned the cancellation
+    # into an error or a timeout of its own: the task stays marked as cancelling.
+    while not me.cancelling():
         client = aredis.Redis.from_url(settings.REDIS_URL)
         pubsub = client.pubsub()
         try:
             await pubsub.subscribe(channel())
             while True:  # Redis confirms the subscription before anything is delivered
+                if me.cancelling():
+                    raise asyncio.CancelledError
                 confirm = await pubsub.get_message(timeout=5)
                 if confirm is not None and confirm["type"] == "subscribe":
                     break
             ready.set()
             outage.back("multicast", "subscribed again")
-            while True:
+            while not me.cancelling():
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is not None and message["type"] == "message":
                     await _deliver(loop, message["data"])
@@ -132,7 +137,7 @@ async def _listen(ready: asyncio.Event) -> None:
                         del _listeners[loop]
                     return
         except (redis.RedisError, OSError) as e:
-            if me is not None and me.cancelling():  # redis-py may wrap a cancellation
+            if me.cancelling():  # redis-py may wrap a cancellation
                 raise asyncio.CancelledError from None
             outage.lost("multicast", e)
             ready.clear()

@@ -617,6 +617,11 @@ def main() -> None:
     parser.add_argument(
         "--big-online", type=int, default=BIG_ONLINE, help="of those, how many have a socket open"
     )
+    parser.add_argument(
+        "--parts",
+        default="delivery,memory",
+        help="what to measure: delivery (with the big creator), memory, or both",
+    )
     parser.add_argument("--baseline-server", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_server:
@@ -635,6 +640,9 @@ def main() -> None:
         env, valkey = _prepare_env(workdir)
         try:
             _django(env)
+            parts = set(args.parts.split(","))
+            if "delivery" not in parts:
+                layers, BIG_FOLLOWERS, BIG_ONLINE = [], 0, 0
             posts = len(layers) * len(sizes) * (args.rounds + 1) + args.rounds + 1
             people = _make_people(max([*sizes, args.idle]), posts)
             delivery = []
@@ -643,7 +651,7 @@ def main() -> None:
                     delivery += bench_delivery(env, workdir, people, sizes, layer, args.rounds)
                 except Exception as e:  # report the other modes all the same
                     delivery.append({"layer": layer, "error": repr(e)})
-            memory = bench_memory(env, workdir, people, args.idle)
+            memory = bench_memory(env, workdir, people, args.idle) if "memory" in parts else None
         finally:
             if valkey is not None:
                 valkey.stop()
@@ -667,7 +675,7 @@ def main() -> None:
                 "redis": "embedded valkey" if valkey is not None else "REDIS_URL",
                 "delivery": delivery,
                 "layer_median_p50_ms": by_layer,
-                "faster_layer": min(by_layer, key=by_layer.get),
+                "faster_layer": min(by_layer, key=by_layer.get) if by_layer else None,
                 "big_creator": bench_delivery.big,
                 "memory": memory,
                 "wall_s": round(time.monotonic() - started, 1),
