@@ -153,6 +153,9 @@ else:
     DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
     if DB_POOL_MAX_SIZE > 0:
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections, Django must not
+        # Django's backend whose pool asks the server whether a connection works only when that
+        # can tell something, not on every request (apps/core/postgresql/base.py).
+        DATABASES["default"]["ENGINE"] = "apps.core.postgresql"
         DATABASES["default"]["OPTIONS"]["pool"] = {
             "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_MAX_SIZE),
             "max_size": DB_POOL_MAX_SIZE,
