@@ -118,3 +118,18 @@ def test_the_admin_is_at_admin_url_and_signs_in_through_the_site(make_user, sett
     assert response.status_code == 200
     assert "Site administration" in response.content.decode()
     assert staff.get("/manage/auth/").status_code == 200
+
+
+def test_the_policy_built_once_is_the_one_every_response_gets(settings):
+    """The middleware keeps the built policy per scheme and host: later responses, pages and
+    API answers alike, get exactly what a fresh build gives, and a changed setting shows."""
+    first = Client().get("/login")["Content-Security-Policy"]
+    assert Client().get("/login")["Content-Security-Policy"] == first
+    assert Client().get("/api/v1/feed/public")["Content-Security-Policy"] == first
+    secure = Client().get("/login", secure=True)["Content-Security-Policy"]
+    assert secure == first.replace("ws://testserver", "wss://testserver")
+    policy = settings.CONTENT_SECURITY_POLICY
+    settings.CONTENT_SECURITY_POLICY = {
+        "DIRECTIVES": {**policy["DIRECTIVES"], "img-src": ["'self'"]}
+    }
+    assert directives(Client().get("/login")["Content-Security-Policy"])["img-src"] == ["'self'"]
