@@ -510,6 +510,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.BoundedJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.core.ratelimit.WritesThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's, without parsing Accept when it is absent, */* or application/json.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.ApiContentNegotiation",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
     # drf-spectacular's, plus the error answers of every operation (apps.core.schema).
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.ApiAutoSchema",
