@@ -313,10 +313,9 @@ def _candidate_ids(*, terms: set[str], tags: set[str], viewer_id: int | None) ->
     return candidate_ids
 
 
-def _likeness(terms, tags, colour, words, caption, placeholder) -> float | None:
+def _likeness(terms, tags, colour, words, their_tags, placeholder) -> float | None:
     """A candidate's score against the source, or None when it is not alike enough."""
     shared_terms = len(terms & words) / len(terms | words) if terms and words else 0.0
-    their_tags = set(hashtags(caption))
     shared_tags = len(tags & their_tags) / len(tags | their_tags) if tags else 0.0
     closeness = colour_closeness(colour, placeholder)
     if not shared_terms and not shared_tags and closeness < COLOUR_ONLY_MIN:
@@ -372,7 +371,9 @@ def posts_similar(
     scores: dict[int, float] = {}
     for pid, author_id, hide_prompt, caption, prompt, placeholder in visible.values_list(*_ROW):
         shown = prompt if prompt and (not hide_prompt or author_id == viewer_id) else ""
-        score = _likeness(terms, tags, colour, set(prompt_terms(shown)), caption, placeholder)
+        score = _likeness(
+            terms, tags, colour, set(prompt_terms(shown)), set(hashtags(caption)), placeholder
+        )
         if score is not None:
             scores[pid] = score
     best = _best(scores, limit)
@@ -433,9 +434,11 @@ def _pool(source: Post) -> dict:
     for pid, author_id, hide_prompt, caption, prompt, placeholder in Post.objects.filter(
         id__in=candidate_ids, removed_at__isnull=True
     ).values_list(*_ROW):
-        words = set(prompt_terms(prompt or ""))
-        own = _likeness(terms, tags, colour, words, caption, placeholder)
-        anyone = _likeness(terms, tags, colour, set(), caption, placeholder) if hide_prompt else own
+        words, their_tags = set(prompt_terms(prompt or "")), set(hashtags(caption))
+        own = _likeness(terms, tags, colour, words, their_tags, placeholder)
+        anyone = own
+        if hide_prompt:
+            anyone = _likeness(terms, tags, colour, set(), their_tags, placeholder)
         if own is not None or anyone is not None:
             rows.append([pid, author_id, hide_prompt, anyone, own])
     pool = {"terms": sorted(terms), "tags": sorted(tags), "rows": rows}
@@ -475,7 +478,12 @@ def posts_similar_page(*, source: Post, viewer, limit: int = SIMILAR_MAX) -> lis
             .values_list(*_ROW)[:CANDIDATES_PER_SOURCE]
         ):
             score = _likeness(
-                terms, tags, colour, set(prompt_terms(prompt or "")), caption, placeholder
+                terms,
+                tags,
+                colour,
+                set(prompt_terms(prompt or "")),
+                set(hashtags(caption)),
+                placeholder,
             )
             if score is not None:
                 scores[pid] = score
