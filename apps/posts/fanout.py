@@ -89,6 +89,17 @@ def _followers(author_id: int) -> Iterator[list[int]]:
         after = batch[-1]
 
 
+def _has_followers(author_id: int, count: int) -> bool:
+    """Whether the author has at least ``count`` followers: one index lookup at that offset,
+    not the ids of the first ``count`` read only to be counted."""
+    return (
+        Follow.objects.filter(followee_id=author_id)
+        .order_by("follower_id")
+        .values_list("follower_id", flat=True)[count - 1 : count]
+        .exists()
+    )
+
+
 def _following_among(author_id: int, user_ids: list[int]) -> list[int]:
     """Those of ``user_ids`` who follow ``author_id``. On PostgreSQL the ids go as one array
     parameter (``= ANY``): 5,000 of them in a third of the time of an ``IN`` list (12 against
@@ -119,16 +130,14 @@ def _online_followers(author_id: int) -> Iterator[list[int]]:
     other side: the online people are read from Redis and the database keeps those who follow
     (100k followers with 1k online: one Redis read and one query instead of 20 of each).
     """
-    batches = _followers(author_id)
-    first = next(batches, [])
-    if len(first) == BATCH and presence.online_count() <= ONLINE_SIDE_MAX:
+    if _has_followers(author_id, BATCH) and presence.online_count() <= ONLINE_SIDE_MAX:
         online = presence.online_users()
         for start in range(0, len(online), BATCH):
             found = _following_among(author_id, online[start : start + BATCH])
             if found:
                 yield found
         return
-    for batch in [first, *batches] if first else []:
+    for batch in _followers(author_id):
         online = presence.online_among(batch)
         if online:
             yield online
@@ -231,14 +240,18 @@ def _announce(post: Post, home_batches: Iterable[list[int]], *, resend: bool = F
 # --- exactly once: recipients claimed per post --------------------------------------------------
 
 PUBLIC_MEMBER = "public"
-# ARGV: ttl, then the members; returns those this call added (nobody had claimed them).
+# ARGV: ttl, then the members; claims them all and returns the positions (from 1) of those
+# claimed before. Two commands on the whole set, not one per member: a claim of 5,000 people
+# took 19 ms as a SADD each, most of it the script's loop and 5,000 replies.
 _CLAIM = """
-local new = {}
-for i = 2, #ARGV do
-  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then new[#new + 1] = ARGV[i] end
+local before = {}
+local seen = redis.call('SMISMEMBER', KEYS[1], unpack(ARGV, 2))
+for i = 1, #seen do
+  if seen[i] == 1 then before[#before + 1] = i end
 end
+redis.call('SADD', KEYS[1], unpack(ARGV, 2))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-return new
+return before
 """
 _redis_client: tuple[int, redis.Redis] | None = None
 
@@ -257,11 +270,16 @@ def _claim_key(post_id: int) -> str:
 
 def _claim(key: str, members: list[Any]) -> list[Any]:
     """The members nobody claimed yet for this post, now claimed by the caller."""
+    members = list(dict.fromkeys(members))  # each once: the script tells apart by position
     if not members:
         return []
-    new = _redis().eval(_CLAIM, 1, key, CLAIM_TTL_S, *members)
+    new: list[Any] = []
+    for start in range(0, len(members), BATCH):  # within Lua's limit on unpacked arguments
+        chunk = members[start : start + BATCH]
+        before = set(_redis().eval(_CLAIM, 1, key, CLAIM_TTL_S, *chunk))
+        new += [m for i, m in enumerate(chunk, 1) if i not in before]
     if members == [PUBLIC_MEMBER]:
-        return [PUBLIC_MEMBER] if new else []
+        return new
     return [int(m) for m in new]
 
 

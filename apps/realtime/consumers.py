@@ -437,10 +437,11 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self.send_json(message["event"])
 
-    async def deliver(self, stream: str, author_id: int | None, text: str) -> None:
-        """A multicast for this socket's owner (``multicast``), checked like any other event."""
-        if self.present and self._wanted(stream, author_id):
-            await self.send(text_data=text)
+    def deliver_now(self, stream: str, author_id: int | None, message: dict) -> None:
+        """A multicast for this socket's owner (``multicast``), checked like any other event
+        and written at once: ``message`` is one ``websocket.send`` shared by every socket."""
+        if self.present and not self.gone and self._wanted(stream, author_id):
+            multicast.send_now(self.base_send, message)
 
     async def _internal(self, event: dict) -> None:
         """Events for the server's own use, never forwarded to the client."""

@@ -39,7 +39,7 @@ RESUBSCRIBE_S = 0.25
 
 
 class Receiver(Protocol):
-    async def deliver(self, stream: str, author_id: int | None, text: str) -> None: ...
+    def deliver_now(self, stream: str, author_id: int | None, message: dict) -> None: ...
 
 
 def channel() -> str:
@@ -128,7 +128,7 @@ async def _listen(ready: asyncio.Event) -> None:
             while not me.cancelling():
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is not None and message["type"] == "message":
-                    await _deliver(loop, message["data"])
+                    _deliver(loop, message["data"])
                 if not _local.get(loop):
                     # No sockets left: step aside at once (no await between the check and
                     # this), so the next socket starts a fresh, confirmed subscription.
@@ -151,27 +151,73 @@ async def _listen(ready: asyncio.Event) -> None:
 
 
 _sending: set[asyncio.Task] = set()
+_SEND_TYPE = "websocket.send"
 
 
-async def _deliver(loop: asyncio.AbstractEventLoop, data: bytes) -> None:
-    """Hand the text to each local socket of the listed users, each in its own task: a slow
-    client whose buffer is full waits for itself only, never holding up the others."""
+def _deliver(loop: asyncio.AbstractEventLoop, data: bytes) -> None:
+    """Write the text to each local socket of the listed users, straight away: the header is
+    parsed once, the text decoded once, and one ASGI message serves every socket
+    (``Receiver.deliver_now``). Only a socket whose client reads too slowly (its buffer full)
+    waits, in a task of its own, never holding up the others."""
     header_raw, _, body = data.partition(b"\n")
     header = json.loads(header_raw)
-    local = _local.get(loop) or {}
+    local = _local.get(loop)
+    if not local:
+        return
     stream, author_id = header["stream"], header.get("author_id")
-    text = None
+    message = None
     for user_id in header["users"]:
-        for receiver in local.get(user_id, ()):
-            if text is None:
-                text = body.decode()
-            task = loop.create_task(_deliver_one(receiver, stream, author_id, text))
-            _sending.add(task)
-            task.add_done_callback(_sending.discard)
+        receivers = local.get(user_id)
+        if not receivers:
+            continue
+        if message is None:
+            message = {"type": _SEND_TYPE, "text": body.decode()}
+        for receiver in tuple(receivers):
+            try:
+                receiver.deliver_now(stream, author_id, message)
+            except Exception:  # a socket closing under us
+                logger.debug("multicast to a closing socket failed", exc_info=True)
 
 
-async def _deliver_one(receiver: Receiver, stream: str, author_id: int | None, text: str) -> None:
+def send_now(send: Any, message: dict) -> None:
+    """Call an ASGI ``send`` without a task of its own when it completes at once, as a server's
+    send does while the socket is writable (uvicorn writes the frame to the transport and
+    returns). When it has to wait (the client's buffer is full), the rest of that same call
+    goes on in a task, so frames to one socket keep their order. Raises what ``send`` raises
+    at once (a socket that closed)."""
+    call = send(message)
     try:
-        await receiver.deliver(stream, author_id, text)
+        waiting = call.send(None)
+    except StopIteration:
+        return
+    task = asyncio.get_running_loop().create_task(_resume(call, waiting))
+    _sending.add(task)
+    task.add_done_callback(_sending.discard)
+
+
+class _Wait:
+    """Waits on what a suspended coroutine waits on, on behalf of the task driving it."""
+
+    __slots__ = ("waiting",)
+
+    def __init__(self, waiting: Any) -> None:
+        self.waiting = waiting
+
+    def __await__(self):
+        return (yield self.waiting)
+
+
+async def _resume(call: Any, waiting: Any) -> None:
+    """Drive a coroutine that ``send_now`` started and that suspended, as a task would."""
+    try:
+        while True:
+            try:
+                value = await _Wait(waiting)
+            except BaseException as e:  # a cancellation too: the call decides
+                waiting = call.throw(e)
+            else:
+                waiting = call.send(value)
+    except StopIteration:
+        return
     except Exception:  # a socket closing under us
         logger.debug("multicast to a closing socket failed", exc_info=True)
