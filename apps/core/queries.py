@@ -108,8 +108,10 @@ def _fetch(sql: str, params: list, *, prepare: bool) -> list[tuple]:
     it), so the values are the same instants in UTC, and a page of 20 posts reads 40 of them."""
     import psycopg
 
-    with connection.cursor():  # the connection's health check and setup
-        pass
+    # What Django's ``connection.cursor()`` checks first, without making a cursor of its own.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
     started = time.monotonic()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.adapters.register_loader("timestamptz", _timestamptz_loader())
