@@ -342,17 +342,31 @@ def _small_candidates(author_id: int, visibility: str, cap: int) -> list[int] | 
 
 
 # Claim, among the candidates, those online now (``presence.online_among``'s test), and the
-# public stream if asked: one round trip instead of a ZMSCORE and then a claim.
+# public stream if asked: one round trip instead of a ZMSCORE and then a claim. The candidates
+# come as one comma-separated argument, packed before commit (``_prepare``), and are looked up
+# and claimed with one command each on the whole batch: a creator with 3,000 followers of whom
+# 100 are online took 7 ms here as a ZSCORE and a SADD per candidate, most of the time from
+# commit to the last socket.
 # KEYS: the post's claims, the online set. ARGV: ttl, now, "1" to claim public, candidates.
 _CLAIM_ONLINE = """
 local public = 0
 if ARGV[3] == '1' and redis.call('SADD', KEYS[1], 'public') == 1 then public = 1 end
 local now = tonumber(ARGV[2])
+local candidates = {}
+for id in string.gmatch(ARGV[4], '[^,]+') do candidates[#candidates + 1] = id end
 local new = {}
-for i = 4, #ARGV do
-  local score = redis.call('ZSCORE', KEYS[2], ARGV[i])
-  if score and tonumber(score) > now and redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
-    new[#new + 1] = ARGV[i]
+if #candidates > 0 then
+  local scores = redis.call('ZMSCORE', KEYS[2], unpack(candidates))
+  local online = {}
+  for i = 1, #candidates do
+    if scores[i] and tonumber(scores[i]) > now then online[#online + 1] = candidates[i] end
+  end
+  if #online > 0 then
+    local seen = redis.call('SMISMEMBER', KEYS[1], unpack(online))
+    for i = 1, #online do
+      if seen[i] == 0 then new[#new + 1] = online[i] end
+    end
+    if #new > 0 then redis.call('SADD', KEYS[1], unpack(new)) end
   end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
@@ -360,10 +374,10 @@ return {public, new}
 """
 
 
-def _claim_online(key: str, candidates: list[int], *, public: bool) -> tuple[bool, list[int], int]:
-    """Claim the public stream (if ``public``) and the online ones of ``candidates``; also
-    raises ``PresenceRebuilding`` afterwards when Redis restarted moments ago (asked in the
-    same round trip)."""
+def _claim_online(key: str, candidates: str, *, public: bool) -> tuple[bool, list[int], int]:
+    """Claim the public stream (if ``public``) and the online ones of ``candidates`` (ids,
+    comma-separated, each once); also raises ``PresenceRebuilding`` afterwards when Redis
+    restarted moments ago (asked in the same round trip)."""
     with _redis().pipeline(transaction=False) as pipe:
         pipe.eval(
             _CLAIM_ONLINE,
@@ -373,7 +387,7 @@ def _claim_online(key: str, candidates: list[int], *, public: bool) -> tuple[boo
             CLAIM_TTL_S,
             time.time(),
             "1" if public else "0",
-            *candidates,
+            candidates,
         )
         pipe.info("server")
         (public_new, new), info = pipe.execute()
@@ -383,7 +397,7 @@ def _claim_online(key: str, candidates: list[int], *, public: bool) -> tuple[boo
 
 class _Prepared(NamedTuple):
     post: Post
-    candidates: list[int]
+    batches: list[str]  # the candidates, each once, comma-separated, up to BATCH a string
     public: dict
     home: dict
 
@@ -394,7 +408,12 @@ def _prepare(post: Post) -> _Prepared | None:
         candidates = _small_candidates(post.author_id, post.visibility, inline_max())
         if candidates is None:
             return None
-        return _Prepared(post, candidates, *_messages(post))
+        candidates = list(dict.fromkeys(candidates))
+        batches = [
+            ",".join(map(str, candidates[start : start + BATCH]))
+            for start in range(0, max(1, len(candidates)), BATCH)
+        ]
+        return _Prepared(post, batches, *_messages(post))
     finally:
         connection.close()  # back to the pool (or closed): this thread holds none between posts
 
@@ -403,13 +422,11 @@ def _send_prepared(prepared: _Prepared, committed_at: float) -> int:
     """Claim and send; raises what fails (claims of a failed send are given back)."""
     started = time.monotonic()
     waited = (time.time() - committed_at) * 1000
-    post, candidates = prepared.post, prepared.candidates
+    post = prepared.post
     key = _claim_key(post.id)
     sent = 0
-    for start in range(0, max(1, len(candidates)), BATCH):
-        send_public, online, uptime = _claim_online(
-            key, candidates[start : start + BATCH], public=start == 0 and _is_public(post)
-        )
+    for i, batch in enumerate(prepared.batches):
+        send_public, online, uptime = _claim_online(key, batch, public=i == 0 and _is_public(post))
         if send_public:
             send_now(groups.PUBLIC, prepared.public)
             sent += 1
