@@ -3,7 +3,7 @@
 A feed page is one query whatever its size, on the API and on the pages alike: the page's posts
 with authors and assets joined, the viewer's blocks and mutes as a subquery, their own reactions
 as an array column (see "feeds" below). ``tests/bench/feed.py`` measures each feed against its
-own SQL sent raw: at 1,000,000 posts the API's p50 was 1.6 to 2.3 times that (docs/social.md), the
+own SQL sent raw: at 1,000,000 posts the API's p50 is 1.7 to 2.3 times that (docs/social.md), the
 rest being the request's token lookup, middleware and JSON; before, all but the home feed took
 4 queries (the hidden set and the viewer's reactions apart).
 """
