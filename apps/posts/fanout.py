@@ -20,10 +20,10 @@ nothing is sent before commit, and after a rollback the prepared event is droppe
 audiences, a backlog of ``INLINE_BACKLOG_MAX`` posts and any failure go to the ``feed`` queue.
 The queue hop (broker, worker, reading and serialising the post again) was most of the time to
 the last socket: 35 ms at 100 followers against 4.4 ms for a bare Redis broadcast. In process,
-on a shared 2-core machine (load about 2), p50 15 ms against 3.3 ms at N = 100, 58 against 35
-at 1,000, 240 against 157 at 3,000 (``tests/bench/realtime.py``, docs/realtime.md). The claim
-and publish after commit take 1-3 ms of that at N = 100; the rest is the web processes' path to
-each socket (a consumer per socket) and the hops between processes. A post
+on a shared 2-core machine (load 4-5), p50 12.8 ms against 3.5 ms at N = 100, 57 against 41
+at 1,000, 191 against 170 at 3,000 (``tests/bench/realtime.py``, docs/realtime.md). The claim
+and publish after commit take 1-2 ms of that at N = 100 when the thread runs at once; the web
+processes write their frames in about 1 ms; the rest is the hops between processes. A post
 taken down in the milliseconds between commit and this delivery is announced and then removed
 by the takedown's own ``post.deleted``.
 
