@@ -356,10 +356,22 @@ local candidates = {}
 for id in string.gmatch(ARGV[4], '[^,]+') do candidates[#candidates + 1] = id end
 local new = {}
 if #candidates > 0 then
-  local scores = redis.call('ZMSCORE', KEYS[2], unpack(candidates))
   local online = {}
-  for i = 1, #candidates do
-    if scores[i] and tonumber(scores[i]) > now then online[#online + 1] = candidates[i] end
+  if redis.call('ZCARD', KEYS[2]) < #candidates then
+    -- Fewer people online than candidates: read them and keep the candidates among them.
+    -- (ZMSCORE on a small, compactly stored set scans it once per candidate.)
+    local live = {}
+    for _, id in ipairs(redis.call('ZRANGE', KEYS[2], '(' .. ARGV[2], '+inf', 'BYSCORE')) do
+      live[id] = true
+    end
+    for i = 1, #candidates do
+      if live[candidates[i]] then online[#online + 1] = candidates[i] end
+    end
+  else
+    local scores = redis.call('ZMSCORE', KEYS[2], unpack(candidates))
+    for i = 1, #candidates do
+      if scores[i] and tonumber(scores[i]) > now then online[#online + 1] = candidates[i] end
+    end
   end
   if #online > 0 then
     local seen = redis.call('SMISMEMBER', KEYS[1], unpack(online))
