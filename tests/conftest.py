@@ -158,6 +158,8 @@ def events(monkeypatch) -> CapturedEvents:
     monkeypatch.setattr(fanout, "send_now", capture)
     monkeypatch.setattr(fanout, "send_many", capture_many)
     monkeypatch.setattr(fanout, "send_to_users", capture_users)
+    # The in-process claim publishes inside its Redis script: send through send_to_users here.
+    monkeypatch.setattr(fanout, "PUBLISH_IN_CLAIM", False)
     if hasattr(posts, "send_now"):
         monkeypatch.setattr(posts, "send_now", capture)
     return captured

@@ -56,7 +56,7 @@ from apps.core import outbox
 from apps.core.models import OutboxMessage
 from apps.core.transient import TRANSIENT_ERRORS
 from apps.posts.models import Post
-from apps.realtime import groups, outage, presence
+from apps.realtime import groups, multicast, outage, presence
 from apps.realtime.events import prepared_message, send_many, send_now, send_to_users
 from apps.social.models import Follow
 
@@ -70,6 +70,9 @@ INLINE_BACKLOG_MAX = 200
 # How long a post's claimed recipients are remembered: longer than any resend (the relay after
 # seconds, task retries within a minute, a task redelivered after a worker died within an hour).
 CLAIM_TTL_S = 3600
+# The in-process path publishes its multicast inside the claim's Redis script (one round trip);
+# False: claim, then ``send_to_users`` (what a test capturing the sends needs).
+PUBLISH_IN_CLAIM = True
 
 
 def _followers(author_id: int) -> Iterator[list[int]]:
@@ -382,24 +385,39 @@ if #candidates > 0 then
   end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+if #new > 0 and ARGV[5] ~= '' then
+  redis.call('PUBLISH', ARGV[5], ARGV[6] .. table.concat(new, ',') .. ARGV[7])
+end
 return {public, new}
 """
+_claim_online_script: tuple[int, Any] | None = None
 
 
-def _claim_online(key: str, candidates: str, *, public: bool) -> tuple[bool, list[int], int]:
+def _claim_online(
+    key: str, candidates: str, *, public: bool, home: dict | None = None
+) -> tuple[bool, list[int], int]:
     """Claim the public stream (if ``public``) and the online ones of ``candidates`` (ids,
-    comma-separated, each once); also raises ``PresenceRebuilding`` afterwards when Redis
-    restarted moments ago (asked in the same round trip)."""
-    with _redis().pipeline(transaction=False) as pipe:
-        pipe.eval(
-            _CLAIM_ONLINE,
-            2,
-            key,
-            presence.online_key(),
-            CLAIM_TTL_S,
-            time.time(),
-            "1" if public else "0",
-            candidates,
+    comma-separated, each once), and with ``home`` publish it to those just claimed as one
+    multicast (``multicast.publish``'s message), all in the same script: one round trip from
+    commit to the web processes. Also reports Redis's uptime (asked in the same round trip),
+    for ``PresenceRebuilding`` after a restart.
+
+    The script runs whole or not at all: when the call fails nobody was claimed (the request
+    did not reach Redis, the queue sends to all) or everyone claimed was sent to (the reply was
+    lost, the queue finds them claimed); claims are never given back here, which in the second
+    case would send twice."""
+    global _claim_online_script
+    client = _redis()
+    if _claim_online_script is None or _claim_online_script[0] != id(client):
+        _claim_online_script = (id(client), client.register_script(_CLAIM_ONLINE))
+    script = _claim_online_script[1]
+    head, tail = multicast.frame_parts(home) if home is not None else (b"", b"")
+    channel = multicast.channel() if home is not None else ""
+    with client.pipeline(transaction=False) as pipe:
+        script(
+            keys=[key, presence.online_key()],
+            args=[CLAIM_TTL_S, time.time(), int(public), candidates, channel, head, tail],
+            client=pipe,
         )
         pipe.info("server")
         (public_new, new), info = pipe.execute()
@@ -437,12 +455,23 @@ def _send_prepared(prepared: _Prepared, committed_at: float) -> int:
     post = prepared.post
     key = _claim_key(post.id)
     sent = 0
+    multicast_here = (
+        PUBLISH_IN_CLAIM and getattr(settings, "REALTIME_FANOUT", "multicast") != "groups"
+    )
     for i, batch in enumerate(prepared.batches):
-        send_public, online, uptime = _claim_online(key, batch, public=i == 0 and _is_public(post))
+        send_public, online, uptime = _claim_online(
+            key,
+            batch,
+            public=i == 0 and _is_public(post),
+            home=prepared.home if multicast_here else None,
+        )
         if send_public:
             send_now(groups.PUBLIC, prepared.public)
             sent += 1
-        sent += _send_home_batch(online, prepared.home, claim=key, claimed=True)
+        if multicast_here:
+            sent += len(online)  # published by the script, to those it claimed
+        else:
+            sent += _send_home_batch(online, prepared.home, claim=key, claimed=True)
     _log(post, sent, started, f"in process, {waited:.1f} ms after commit")
     if uptime < presence.REBUILD_S:  # pages still coming back after a Redis restart
         raise presence.PresenceRebuilding(

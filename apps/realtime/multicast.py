@@ -75,6 +75,19 @@ def publish(user_ids: Iterable[int], message: dict[str, Any]) -> int:
     return len(ids)
 
 
+def frame_parts(message: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The Redis message ``publish`` sends, split around the recipients' ids: ``head``,
+    the ids comma-separated, ``tail``. The fan-out's claim script publishes with these, the
+    ids known only once it claimed them (the same bytes ``publish`` would send)."""
+    header = json.dumps(
+        {"users": [], "stream": message["stream"], "author_id": message.get("author_id")},
+        separators=(",", ":"),
+    ).encode()
+    head = b'{"users":['
+    assert header.startswith(head + b"]")
+    return head, header[len(head) :] + b"\n" + message["text"].encode()
+
+
 # --- the web process ------------------------------------------------------------------------
 
 _local: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> {user id: {receiver}}

@@ -9,6 +9,7 @@ visibility rules hold on either path.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from contextlib import contextmanager
 
@@ -22,7 +23,6 @@ from apps.config.celery import app
 from apps.core import outbox
 from apps.core.models import OutboxMessage
 from apps.posts import fanout
-from apps.realtime import multicast
 from apps.social import services as social_services
 from tests.processes import free_port
 from tests.realtime.sockets import connect, publish, subscribe, token_socket
@@ -136,19 +136,65 @@ async def test_a_failed_in_process_delivery_falls_back_to_the_queue_and_arrives_
 ):
     await _follow(bob, of=alice)
     bob_ws = await _home(bob)
-    # Redis refuses this process's publish: followers were claimed, the send fails.
+    # Redis refuses this process's claim-and-publish call (the one connection the in-process
+    # delivery uses after commit): nothing is sent, nobody stays claimed.
     dead = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
-    monkeypatch.setattr(multicast, "_sync_client", dead)
+    monkeypatch.setattr(fanout, "_redis_client", (os.getpid(), dead))
 
     post = await publish(alice, "followers", fan_out=False)
     await sync_to_async(fanout.drain)()
     assert await bob_ws.receive_nothing(timeout=0.5)
     assert feed_queue() == 1, "the failed post was not handed to the queue"
 
-    monkeypatch.setattr(multicast, "_sync_client", None)  # Redis is back for the worker
+    monkeypatch.setattr(fanout, "_redis_client", None)  # Redis is back for the worker
+    claims = redis.Redis.from_url(settings.REDIS_URL).smembers(fanout._claim_key(post.id))
+    assert not claims, "a failed delivery left people claimed"
     with feed_worker():
         await _created(bob_ws, post, timeout=15)
         assert await bob_ws.receive_nothing(timeout=1.0), "the post arrived twice"
+    await bob_ws.disconnect()
+
+
+async def test_a_delivery_whose_reply_was_lost_is_not_sent_again_by_the_queue(
+    monkeypatch, feed_queue, alice, bob
+):
+    """The claim-and-publish call reached Redis and ran, then the connection broke before
+    the reply: the process cannot tell, hands the post to the queue, and the worker finds
+    the follower claimed."""
+    await _follow(bob, of=alice)
+    bob_ws = await _home(bob)
+    real = fanout._redis()
+
+    class ReplyLost:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def pipeline(self, *args, **kwargs):
+            pipe = real.pipeline(*args, **kwargs)
+            execute = pipe.execute
+
+            def execute_then_break(*a, **kw):
+                execute(*a, **kw)
+                raise redis.ConnectionError("Connection closed by server.")
+
+            pipe.execute = execute_then_break
+            return pipe
+
+    monkeypatch.setattr(fanout, "_redis_client", (os.getpid(), ReplyLost()))
+    post = await publish(alice, "followers", fan_out=False)
+    await _created(bob_ws, post)
+    await sync_to_async(fanout.drain)()
+    assert feed_queue() == 1, "the unconfirmed post was not handed to the queue"
+
+    monkeypatch.setattr(fanout, "_redis_client", None)
+    with feed_worker():
+        for _ in range(150):
+            if feed_queue() == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert feed_queue() == 0, "the worker did not take the task"
+    # The worker stopped only after the task finished.
+    assert await bob_ws.receive_nothing(timeout=1.0), "the post arrived twice"
     await bob_ws.disconnect()
 
 
