@@ -14,9 +14,10 @@ Small audiences skip the queue. The web process that publishes a post delivers i
 the author has at most ``REALTIME_INLINE_MAX`` followers, or while at most that many people are
 online at all. As soon as the post row exists, its delivery thread reads the followers and
 serialises the event while the request finishes and commits (``post_created_prepare``); after
-commit the thread claims the online recipients and the public stream in one Redis round trip
-and publishes one multicast (``post_created_after_commit``). The request never waits for it,
-nothing is sent before commit, and after a rollback the prepared event is dropped. Larger
+commit the thread claims the online recipients and the public stream and publishes the
+multicast to them in one Redis script, one round trip (``post_created_after_commit``). The
+request never waits for it, nothing is sent before commit, and after a rollback the prepared
+event is dropped. Larger
 audiences, a backlog of ``INLINE_BACKLOG_MAX`` posts and any failure go to the ``feed`` queue.
 The queue hop (broker, worker, reading and serialising the post again) was most of the time to
 the last socket: 35 ms at 100 followers against 4.4 ms for a bare Redis broadcast. In process,
