@@ -347,7 +347,7 @@ def _small_candidates(author_id: int, visibility: str, cap: int) -> list[int] | 
 
 # Claim, among the candidates, those online now (``presence.online_among``'s test), and the
 # public stream if asked: one round trip instead of a ZMSCORE and then a claim. The candidates
-# come as one comma-separated argument, packed before commit (``_prepare``), and are looked up
+# come as one argument, packed before commit (``_pack``, ``_prepare``), and are looked up
 # and claimed with one command each on the whole batch: a creator with 3,000 followers of whom
 # 100 are online took 7 ms here as a ZSCORE and a SADD per candidate, most of the time from
 # commit to the last socket.
@@ -356,24 +356,44 @@ _CLAIM_ONLINE = """
 local public = 0
 if ARGV[3] == '1' and redis.call('SADD', KEYS[1], 'public') == 1 then public = 1 end
 local now = tonumber(ARGV[2])
-local candidates = {}
-for id in string.gmatch(ARGV[4], '[^,]+') do candidates[#candidates + 1] = id end
+-- The candidates: sorted, zero-padded to one width, each followed by a comma.
+local packed = ARGV[4]
+local w = (string.find(packed, ',', 1, true) or 1) - 1
+local n = 0
+if w > 0 then n = #packed / (w + 1) end
 local new = {}
-if #candidates > 0 then
+if n > 0 then
   local online = {}
-  if redis.call('ZCARD', KEYS[2]) < #candidates then
-    -- Fewer people online than candidates: read them and keep the candidates among them.
-    -- (ZMSCORE on a small, compactly stored set scans it once per candidate.)
-    local live = {}
+  if redis.call('ZCARD', KEYS[2]) < n then
+    -- Fewer people online than candidates: read them and find each among the candidates by
+    -- binary search. (ZMSCORE on a small, compactly stored set scans it once per candidate.)
     for _, id in ipairs(redis.call('ZRANGE', KEYS[2], '(' .. ARGV[2], '+inf', 'BYSCORE')) do
-      live[id] = true
-    end
-    for i = 1, #candidates do
-      if live[candidates[i]] then online[#online + 1] = candidates[i] end
+      if #id <= w then
+        local want = string.rep('0', w - #id) .. id
+        local lo, hi = 1, n
+        while lo <= hi do
+          local mid = math.floor((lo + hi) / 2)
+          local at = (mid - 1) * (w + 1)
+          local c = string.sub(packed, at + 1, at + w)
+          if c == want then
+            online[#online + 1] = id
+            break
+          elseif c < want then
+            lo = mid + 1
+          else
+            hi = mid - 1
+          end
+        end
+      end
     end
   else
+    local candidates = {}
+    for i = 1, n do
+      local at = (i - 1) * (w + 1)
+      candidates[i] = (string.gsub(string.sub(packed, at + 1, at + w), '^0+', ''))
+    end
     local scores = redis.call('ZMSCORE', KEYS[2], unpack(candidates))
-    for i = 1, #candidates do
+    for i = 1, n do
       if scores[i] and tonumber(scores[i]) > now then online[#online + 1] = candidates[i] end
     end
   end
@@ -397,8 +417,8 @@ _claim_online_script: tuple[int, Any] | None = None
 def _claim_online(
     key: str, candidates: str, *, public: bool, home: dict | None = None
 ) -> tuple[bool, list[int], int]:
-    """Claim the public stream (if ``public``) and the online ones of ``candidates`` (ids,
-    comma-separated, each once), and with ``home`` publish it to those just claimed as one
+    """Claim the public stream (if ``public``) and the online ones of ``candidates`` (ids
+    packed by ``_pack``), and with ``home`` publish it to those just claimed as one
     multicast (``multicast.publish``'s message), all in the same script: one round trip from
     commit to the web processes. Also reports Redis's uptime (asked in the same round trip),
     for ``PresenceRebuilding`` after a restart.
@@ -426,9 +446,19 @@ def _claim_online(
     return bool(public_new), [int(m) for m in new], uptime
 
 
+def _pack(ids: list[int]) -> str:
+    """Sorted ids as the claim script reads them: each zero-padded to the widest one's width
+    and followed by a comma, so the script finds one by binary search on the string instead of
+    splitting it (3,000 candidates: about 1 ms of the script's time)."""
+    if not ids:
+        return ""
+    width = len(str(max(ids)))
+    return "".join(f"{i:0{width}d}," for i in ids)
+
+
 class _Prepared(NamedTuple):
     post: Post
-    batches: list[str]  # the candidates, each once, comma-separated, up to BATCH a string
+    batches: list[str]  # the candidates, each once, sorted (``_pack``), up to BATCH a string
     public: dict
     home: dict
 
@@ -439,11 +469,10 @@ def _prepare(post: Post) -> _Prepared | None:
         candidates = _small_candidates(post.author_id, post.visibility, inline_max())
         if candidates is None:
             return None
-        candidates = list(dict.fromkeys(candidates))
+        candidates = sorted(set(candidates))
         batches = [
-            ",".join(map(str, candidates[start : start + BATCH]))
-            for start in range(0, max(1, len(candidates)), BATCH)
-        ]
+            _pack(candidates[start : start + BATCH]) for start in range(0, len(candidates), BATCH)
+        ] or [""]
         return _Prepared(post, batches, *_messages(post))
     finally:
         connection.close()  # back to the pool (or closed): this thread holds none between posts
