@@ -509,7 +509,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.BoundedJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.core.ratelimit.WritesThrottle"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's JSONRenderer's bytes, written by orjson (apps/core/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": ["apps.core.renderers.FastJSONRenderer"],
     # DRF's, without parsing Accept when it is absent, */* or application/json.
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.ApiContentNegotiation",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
