@@ -183,6 +183,38 @@ def celery_worker(transactional_db) -> Iterator[Any]:
         loglevel="WARNING",
     ) as worker:
         yield worker
+    _settle_database_sessions()
+
+
+def _settle_database_sessions(timeout: float = 30.0) -> None:
+    """Let the worker's threads finish with the test database before pytest-django flushes it.
+
+    The threads pool keeps one connection per thread, and a task or a backend thread may still
+    be finishing a query when the worker stops; the flush's TRUNCATE then deadlocks with it.
+    Wait until no other session of this database is busy, then close the ones left idle.
+    """
+    import time
+
+    import psutil
+    from django.db import connection
+
+    # Only this process's sessions: other test runs may share the database server.
+    ports = [c.laddr.port for c in psutil.Process().net_connections("tcp") if c.laddr]
+    query = (
+        "SELECT pid, state FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND client_port = ANY(%s)"
+    )
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(query, [ports])
+            sessions = cursor.fetchall()
+            busy = [pid for pid, state in sessions if state not in ("idle", None)]
+            if not busy or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        for pid, _state in sessions:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
 @pytest.fixture
