@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+import logging
+
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Greatest, Log
 from django.utils.translation import gettext_lazy
@@ -24,6 +26,8 @@ from apps.posts.text import hashtags, mentions
 from apps.realtime import groups
 from apps.realtime.events import publish_on_commit
 from apps.search import services as search
+
+logger = logging.getLogger(__name__)
 
 # Trending: ten times the engagement is worth this many seconds of freshness.
 TREND_DECAY_S = 45_000
@@ -271,7 +275,12 @@ def _announce_reactions(post_id: int) -> None:
     """Send the post's fresh counts, read after commit so concurrent reactions all show."""
 
     def send() -> None:
-        post = Post.objects.filter(id=post_id).only(*(f"{k}_count" for k in REACTION_KINDS)).first()
+        try:
+            counts = (f"{k}_count" for k in REACTION_KINDS)
+            post = Post.objects.filter(id=post_id).only(*counts).first()
+        except DatabaseError as e:  # gone since the commit: the next reaction or a reload shows
+            logger.warning("reaction counts of post %s not sent live, no database: %s", post_id, e)
+            return
         if post is None:
             return
         from apps.realtime.events import event_message, send_now
